@@ -1,0 +1,225 @@
+// board_profile.cc: parser and EAL argument builder (see board_profile.h).
+#include "board_profile.h"
+
+#include <charconv>
+
+namespace smtpgw::board {
+
+const PortProfile* BoardProfile::port(std::string_view role) const {
+    for (const auto& p : ports)
+        if (p.role == role)
+            return &p;
+    return nullptr;
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string_view::npos)
+        return {};
+    auto e = s.find_last_not_of(" \t\r");
+    return s.substr(b, e - b + 1);
+}
+
+template <typename T>
+bool parse_uint(std::string_view s, T& out, std::uint64_t max) {
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || s.empty() || v > max)
+        return false;
+    out = static_cast<T>(v);
+    return true;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+    std::vector<std::string_view> out;
+    while (true) {
+        auto pos = s.find(sep);
+        auto item = trim(s.substr(0, pos));
+        if (!item.empty())
+            out.push_back(item);
+        if (pos == std::string_view::npos)
+            return out;
+        s.remove_prefix(pos + 1);
+    }
+}
+
+struct Parser {
+    BoardProfile board;
+    std::string_view file;
+
+    // Returns an empty string when the line applied, else the reason.
+    std::string apply(std::string_view key, std::string_view value) {
+        if (key == "board.name") {
+            board.name = value;
+        } else if (key == "board.description") {
+            board.description = value;
+        } else if (key == "eal.args") {
+            for (auto a : split(value, ' '))
+                board.eal_args.emplace_back(a);
+        } else if (key == "lcores.main") {
+            if (!parse_uint(value, board.main_lcore, 1023))
+                return "lcores.main must be a core number";
+        } else if (key == "lcores.workers") {
+            board.worker_lcores.clear();
+            for (auto c : split(value, ',')) {
+                unsigned core = 0;
+                if (!parse_uint(c, core, 1023))
+                    return "lcores.workers must be a comma-separated list of core numbers";
+                board.worker_lcores.push_back(core);
+            }
+        } else if (key == "fastpath.idle_backoff") {
+            if (value != "on" && value != "off")
+                return "fastpath.idle_backoff must be on or off";
+            board.idle_backoff = value == "on";
+        } else if (key == "fastpath.idle_sleep_max_us") {
+            if (!parse_uint(value, board.idle_sleep_max_us, 100000))
+                return "fastpath.idle_sleep_max_us must be 0..100000";
+        } else if (key == "memory.mbufs") {
+            if (!parse_uint(value, board.mbufs, 1u << 24) || board.mbufs < 1024)
+                return "memory.mbufs must be 1024..16777216";
+        } else if (key == "neighbor.cache_size") {
+            if (!parse_uint(value, board.neighbor_cache_size, 1u << 20) ||
+                board.neighbor_cache_size < 8)
+                return "neighbor.cache_size must be 8..1048576";
+        } else if (key == "neighbor.max_age_s") {
+            if (!parse_uint(value, board.neighbor_max_age_s, 86400) || board.neighbor_max_age_s == 0)
+                return "neighbor.max_age_s must be 1..86400";
+        } else if (key == "control.socket") {
+            if (!value.starts_with("/"))
+                return "control.socket must be an absolute path";
+            board.control_socket = value;
+        } else if (key.starts_with("port.")) {
+            return apply_port(key.substr(5), value);
+        } else {
+            return "unknown key '" + std::string(key) + "'";
+        }
+        return {};
+    }
+
+    std::string apply_port(std::string_view rest, std::string_view value) {
+        auto dot = rest.find('.');
+        if (dot == std::string_view::npos)
+            return "port keys are port.ROLE.FIELD";
+        auto role = rest.substr(0, dot), field = rest.substr(dot + 1);
+        if (role != "wan" && role != "lan")
+            return "port role must be wan or lan";
+        PortProfile* p = nullptr;
+        for (auto& existing : board.ports)
+            if (existing.role == role)
+                p = &existing;
+        if (!p) {
+            board.ports.push_back(PortProfile{});
+            p = &board.ports.back();
+            p->role = role;
+        }
+        if (field == "device") {
+            p->device = value;
+        } else if (field == "devargs") {
+            p->devargs = value;
+        } else if (field == "ipv4") {
+            auto v = net::parse_ipv4_prefix(value);
+            if (!v || v->length == 0 || v->length > 30)
+                return "ipv4 must be ADDRESS/LEN with LEN 1..30";
+            p->ipv4 = *v;
+        } else if (field == "ipv6") {
+            auto v = net::parse_ipv6_prefix(value);
+            if (!v || v->length == 0 || v->length > 126 || v->addr.is_multicast())
+                return "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126";
+            p->ipv6 = *v;
+        } else if (field == "gateway4") {
+            auto v = net::parse_ipv4(value);
+            if (!v)
+                return "gateway4 must be an IPv4 address";
+            p->gateway4 = *v;
+        } else if (field == "gateway6") {
+            auto v = net::parse_ipv6(value);
+            if (!v)
+                return "gateway6 must be an IPv6 address";
+            p->gateway6 = *v;
+        } else if (field == "mtu") {
+            if (!parse_uint(value, p->mtu, 9000) || p->mtu < 1280)
+                return "mtu must be 1280..9000";
+        } else {
+            return "unknown port field '" + std::string(field) + "'";
+        }
+        return {};
+    }
+
+    std::string validate() const {
+        if (board.name.empty())
+            return "board.name is missing";
+        if (board.worker_lcores.empty())
+            return "lcores.workers is missing";
+        for (auto w : board.worker_lcores)
+            if (w == board.main_lcore)
+                return "a worker lcore cannot be the main lcore";
+        for (const char* role : {"wan", "lan"}) {
+            const PortProfile* p = board.port(role);
+            if (!p)
+                return std::string("port.") + role + " is missing";
+            if (p->device.empty())
+                return std::string("port.") + role + ".device is missing";
+            if (p->ipv4.addr.is_unspecified())
+                return std::string("port.") + role + ".ipv4 is missing";
+            if (p->gateway4 && !p->ipv4.contains(*p->gateway4))
+                return std::string("port.") + role + ".gateway4 is not on the port's subnet";
+            if (p->gateway6 && !(p->ipv6 && p->ipv6->contains(*p->gateway6)) &&
+                !p->gateway6->is_link_local())
+                return std::string("port.") + role + ".gateway6 is not on the port's subnet";
+        }
+        return {};
+    }
+};
+
+} // namespace
+
+std::variant<BoardProfile, BoardError> parse_board_profile(std::string_view text,
+                                                           std::string_view file_name) {
+    Parser parser;
+    parser.file = file_name;
+    auto where = [&](std::size_t line) { return std::string(file_name) + ":" + std::to_string(line) + ": "; };
+    std::size_t line_no = 0;
+    while (!text.empty()) {
+        ++line_no;
+        auto nl = text.find('\n');
+        auto line = text.substr(0, nl);
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+        auto hash = line.find('#');
+        line = trim(line.substr(0, hash));
+        if (line.empty())
+            continue;
+        auto eq = line.find('=');
+        if (eq == std::string_view::npos)
+            return BoardError{where(line_no) + "expected 'key = value'"};
+        auto key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+        if (key.empty() || value.empty())
+            return BoardError{where(line_no) + "expected 'key = value'"};
+        if (auto why = parser.apply(key, value); !why.empty())
+            return BoardError{where(line_no) + why};
+    }
+    if (auto why = parser.validate(); !why.empty())
+        return BoardError{std::string(file_name) + ": " + why};
+    return std::move(parser.board);
+}
+
+std::vector<std::string> eal_arguments(const BoardProfile& board, std::string_view file_prefix) {
+    std::vector<std::string> args;
+    std::string lcores = std::to_string(board.main_lcore);
+    for (auto w : board.worker_lcores)
+        lcores += "," + std::to_string(w);
+    args.push_back("-l");
+    args.push_back(lcores);
+    args.push_back("--main-lcore=" + std::to_string(board.main_lcore));
+    args.push_back("--file-prefix=" + std::string(file_prefix));
+    for (const auto& p : board.ports) {
+        std::string dev = p.device + (p.devargs.empty() ? "" : "," + p.devargs);
+        args.push_back(p.is_virtual_device() ? "--vdev=" + dev : "--allow=" + dev);
+    }
+    for (const auto& a : board.eal_args)
+        args.push_back(a);
+    return args;
+}
+
+} // namespace smtpgw::board

@@ -1,0 +1,66 @@
+// board_profile.h: a board profile describes one kind of box: its DPDK
+// ports and their roles (wan, lan), device arguments, lcore layout, memory
+// and addresses. The daemon reads one at start (default: the embedded
+// `virtual` board, the lab of ../shared/lab.md).
+//
+// Format: `key = value` lines, `#` comments. Keys are listed in
+// board/README.md. Error contract: parse_board_profile never throws; on any
+// bad line it returns an error "FILE:LINE: reason" and no profile.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "net/addr.h"
+
+namespace smtpgw::board {
+
+struct PortProfile {
+    std::string role;    // "wan" or "lan"
+    std::string device;  // vdev name ("net_af_packet0") or PCI address ("0000:03:00.0")
+    std::string devargs; // appended after the device ("iface=gw-wan,qpairs=1")
+    net::Ipv4Prefix ipv4;
+    std::optional<net::Ipv6Prefix> ipv6;
+    std::optional<net::Ipv4Addr> gateway4;
+    std::optional<net::Ipv6Addr> gateway6;
+    std::uint16_t mtu = 1500;
+
+    bool is_virtual_device() const { return device.starts_with("net_"); }
+};
+
+struct BoardProfile {
+    std::string name;
+    std::string description;
+    std::vector<std::string> eal_args; // extra EAL arguments (--no-huge, -m ...)
+    unsigned main_lcore = 0;
+    std::vector<unsigned> worker_lcores;
+    bool idle_backoff = false;         // sleep when idle (shared CPUs) instead of polling
+    unsigned idle_sleep_max_us = 200;  // longest nap: bounds the added latency when idle
+    unsigned mbufs = 8191;             // packet buffers per socket
+    std::size_t neighbor_cache_size = 1024;  // per port: an ARP/ND flood cannot grow memory
+    std::uint32_t neighbor_max_age_s = 300;  // relearn a moved or replaced host after this
+    std::string control_socket = "/run/smtpgw/control.sock";
+    std::vector<PortProfile> ports;
+
+    const PortProfile* port(std::string_view role) const;
+};
+
+struct BoardError {
+    std::string message; // "FILE:LINE: reason"
+};
+
+std::variant<BoardProfile, BoardError> parse_board_profile(std::string_view text,
+                                                           std::string_view file_name);
+
+// The profile compiled into the binary under `name` (only "virtual" today),
+// or nullptr.
+const char* embedded_board_text(std::string_view name);
+
+// EAL argv (without argv[0]) that brings up this board's ports and lcores.
+std::vector<std::string> eal_arguments(const BoardProfile& board, std::string_view file_prefix);
+
+} // namespace smtpgw::board

@@ -1,0 +1,152 @@
+// dataplane.cc: EAL, ports and lcores (see header).
+#include "io/dataplane.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <cstring>
+
+namespace smtpgw::io {
+
+namespace {
+constexpr std::uint16_t kRxDescriptors = 1024;
+constexpr std::uint16_t kTxDescriptors = 1024;
+constexpr std::uint64_t kNsPerSecond = 1000000000ull;
+} // namespace
+
+Dataplane::~Dataplane() { stop(); }
+
+std::string Dataplane::init(int argc, char** argv) {
+    int consumed = rte_eal_init(argc, argv);
+    if (consumed < 0)
+        return std::string("EAL init failed: ") + rte_strerror(rte_errno);
+    eal_ready_ = true;
+    if (rte_lcore_count() != board_.worker_lcores.size() + 1)
+        return "EAL started " + std::to_string(rte_lcore_count()) + " lcores, the board wants " +
+               std::to_string(board_.worker_lcores.size() + 1);
+
+    pool_ = rte_pktmbuf_pool_create("smtpgw_mbufs", board_.mbufs, 256, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+    if (!pool_)
+        return std::string("mbuf pool: ") + rte_strerror(rte_errno);
+
+    for (unsigned lcore : board_.worker_lcores) {
+        auto w = std::make_unique<WorkerState>();
+        w->lcore_id = lcore;
+        w->settings = WorkerSettings{board_.idle_backoff, board_.idle_sleep_max_us};
+        w->stop = &stop_workers_;
+        if (auto err = w->mailbox.create(lcore); !err.empty())
+            return err;
+        workers_.push_back(std::move(w));
+    }
+    for (const auto& profile : board_.ports) {
+        PortInfo info{};
+        if (auto err = setup_port(info, profile); !err.empty())
+            return err;
+        ports_.push_back(info);
+    }
+    return {};
+}
+
+std::string Dataplane::setup_port(PortInfo& info, const board::PortProfile& profile) {
+    std::uint16_t pid = 0;
+    std::string name = profile.device;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &pid) != 0)
+        return "port " + profile.role + ": no DPDK device '" + name +
+               "' (is the interface there and the PMD loaded?)";
+    auto nq = static_cast<std::uint16_t>(workers_.size());
+    rte_eth_conf conf{};
+    if (int rc = rte_eth_dev_configure(pid, nq, nq, &conf); rc != 0)
+        return "port " + profile.role + ": configure: " + rte_strerror(-rc);
+    std::uint16_t nrx = kRxDescriptors, ntx = kTxDescriptors;
+    rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
+    int socket = rte_eth_dev_socket_id(pid);
+    for (std::uint16_t q = 0; q < nq; ++q) {
+        if (int rc = rte_eth_rx_queue_setup(pid, q, nrx, static_cast<unsigned>(socket), nullptr, pool_);
+            rc != 0)
+            return "port " + profile.role + ": rx queue: " + rte_strerror(-rc);
+        if (int rc = rte_eth_tx_queue_setup(pid, q, ntx, static_cast<unsigned>(socket), nullptr);
+            rc != 0)
+            return "port " + profile.role + ": tx queue: " + rte_strerror(-rc);
+    }
+    if (int rc = rte_eth_dev_start(pid); rc != 0)
+        return "port " + profile.role + ": start: " + rte_strerror(-rc);
+    rte_eth_promiscuous_enable(pid); // IPv6 multicast (ND) must reach us
+
+    rte_ether_addr mac{};
+    rte_eth_macaddr_get(pid, &mac);
+    info.port_id = pid;
+    info.role = profile.role;
+    info.device = profile.device;
+    info.mtu = profile.mtu;
+    std::memcpy(info.addressing.mac.bytes.data(), mac.addr_bytes, 6);
+    info.addressing.ipv4 = profile.ipv4;
+    if (profile.ipv6)
+        info.addressing.ipv6 = *profile.ipv6;
+    info.addressing.link_local = net::link_local_from_mac(info.addressing.mac);
+
+    for (std::uint16_t q = 0; q < nq; ++q) {
+        workers_[q]->ports.push_back(std::make_unique<WorkerPort>(
+            pid, q, profile.role, info.addressing,
+            net::NeighborCache(board_.neighbor_cache_size,
+                               board_.neighbor_max_age_s * kNsPerSecond)));
+    }
+    return {};
+}
+
+std::string Dataplane::start() {
+    stop_workers_.store(false);
+    for (auto& w : workers_) {
+        if (int rc = rte_eal_remote_launch(worker_main, w.get(), w->lcore_id); rc != 0)
+            return "cannot launch lcore " + std::to_string(w->lcore_id) + ": " +
+                   rte_strerror(-rc);
+    }
+    running_ = true;
+    started_at_ = std::chrono::steady_clock::now();
+    return {};
+}
+
+void Dataplane::stop() {
+    if (running_) {
+        stop_workers_.store(true);
+        rte_eal_mp_wait_lcore();
+        running_ = false;
+    }
+    for (auto& p : ports_) {
+        rte_eth_dev_stop(p.port_id);
+        rte_eth_dev_close(p.port_id);
+    }
+    ports_.clear();
+    for (auto& w : workers_)
+        w->mailbox.destroy();
+    workers_.clear();
+    if (pool_) {
+        rte_mempool_free(pool_);
+        pool_ = nullptr;
+    }
+    if (eal_ready_) {
+        rte_eal_cleanup();
+        eal_ready_ = false;
+    }
+}
+
+std::vector<std::vector<std::vector<net::NeighborEntry>>> Dataplane::neighbor_snapshot() {
+    std::vector<std::vector<std::vector<net::NeighborEntry>>> out;
+    for (auto& w : workers_) {
+        auto req = std::make_unique<ControlRequest>();
+        req->kind = RequestKind::snapshot_neighbors;
+        req->neighbors.resize(w->ports.size());
+        for (std::size_t i = 0; i < w->ports.size(); ++i)
+            req->neighbors[i].reserve(w->ports[i]->l3.neighbors.capacity());
+        auto answered = w->mailbox.call(std::move(req), 1000);
+        out.push_back(answered ? std::move(answered->neighbors)
+                               : std::vector<std::vector<net::NeighborEntry>>{});
+    }
+    return out;
+}
+
+} // namespace smtpgw::io

@@ -1,0 +1,66 @@
+// dataplane.h: brings the board's ports and fast-path lcores up and down.
+//
+// Purpose: the adapter between the board profile and DPDK: EAL, one mbuf
+// pool, each port with one RX/TX queue per worker lcore, one WorkerState per
+// worker, and an orderly stop (workers joined, ports stopped and closed,
+// EAL cleaned up). Everything here runs on the main lcore; the per-packet
+// path is in worker.cc.
+// Error contract: init()/start() return an empty string or a one-line
+// reason; after a failure, stop() still releases what was acquired.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "board_profile.h"
+#include "io/worker.h"
+
+struct rte_mempool;
+
+namespace smtpgw::io {
+
+struct PortInfo {
+    std::uint16_t port_id;
+    std::string role;
+    std::string device;
+    net::PortAddressing addressing;
+    std::uint16_t mtu;
+};
+
+class Dataplane {
+  public:
+    explicit Dataplane(board::BoardProfile board) : board_(std::move(board)) {}
+    ~Dataplane();
+
+    std::string init(int argc, char** argv); // EAL, mempool, ports, workers (not yet running)
+    std::string start();                     // launches the worker lcores
+    void stop();                             // idempotent
+
+    const board::BoardProfile& board() const { return board_; }
+    const std::vector<PortInfo>& ports() const { return ports_; }
+    const std::vector<std::unique_ptr<WorkerState>>& workers() const { return workers_; }
+    rte_mempool* mempool() const { return pool_; }
+    bool running() const { return running_; }
+    std::chrono::steady_clock::time_point started_at() const { return started_at_; }
+
+    // Asks every worker for a copy of its neighbor caches (via mailboxes).
+    // One vector per (worker, port); empty on timeout.
+    std::vector<std::vector<std::vector<net::NeighborEntry>>> neighbor_snapshot();
+
+  private:
+    std::string setup_port(PortInfo& info, const board::PortProfile& profile);
+
+    board::BoardProfile board_;
+    std::vector<PortInfo> ports_;
+    std::vector<std::unique_ptr<WorkerState>> workers_;
+    rte_mempool* pool_ = nullptr;
+    std::atomic<bool> stop_workers_{false};
+    bool eal_ready_ = false;
+    bool running_ = false;
+    std::chrono::steady_clock::time_point started_at_{};
+};
+
+} // namespace smtpgw::io

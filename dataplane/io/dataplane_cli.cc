@@ -1,0 +1,229 @@
+// dataplane_cli.cc: show commands of the fast path (see header).
+#include "io/dataplane_cli.h"
+
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+#include <rte_version.h>
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "engine_info.h"
+#include "net/drop_reason.h"
+
+#ifdef SMTPGW_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+#ifndef SMTPGW_VERSION
+#define SMTPGW_VERSION "unknown"
+#endif
+#ifndef SMTPGW_BUILD_TYPE
+#define SMTPGW_BUILD_TYPE "unknown"
+#endif
+
+namespace smtpgw::io {
+
+using control::CommandArgs;
+using control::CommandResult;
+using control::format_table;
+
+namespace {
+
+std::string u64(std::uint64_t v) { return std::to_string(v); }
+
+std::string show_version() {
+    auto e = scanners::engine_info();
+    std::vector<std::vector<std::string>> rows{
+        {"smtpgw", SMTPGW_VERSION " (" SMTPGW_BUILD_TYPE ")"},
+        {"DPDK", rte_version()},
+        {"Hyperscan", e.hyperscan_version + (e.hyperscan_platform_ok ? "" : " (CPU lacks SSSE3!)")},
+        {"libclamav", e.clamav_version},
+        {"OpenSSL", e.openssl_version},
+#ifdef SMTPGW_WITH_JEMALLOC
+        {"allocator", "jemalloc"},
+#else
+        {"allocator", "system malloc (sanitizer build)"},
+#endif
+    };
+    return format_table(rows);
+}
+
+std::string show_status(const Dataplane& dp) {
+    auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                               dp.started_at())
+                  .count();
+    std::vector<std::vector<std::string>> rows{
+        {"board", dp.board().name + " (" + dp.board().description + ")"},
+        {"state", dp.running() ? "running" : "stopped"},
+        {"uptime", std::to_string(up) + " s"},
+    };
+    for (const auto& p : dp.ports()) {
+        rte_eth_link link{};
+        rte_eth_link_get_nowait(p.port_id, &link);
+        rows.push_back({"port " + p.role, link.link_status ? "up" : "down"});
+    }
+    for (const auto& w : dp.workers())
+        rows.push_back({"lcore " + std::to_string(w->lcore_id),
+                        "fast path, heartbeat " + u64(w->heartbeat.read())});
+    return format_table(rows);
+}
+
+std::string show_interfaces(const Dataplane& dp) {
+    std::string out;
+    for (const auto& p : dp.ports()) {
+        std::uint64_t rxp = 0, rxb = 0, txp = 0, txb = 0;
+        for (const auto& w : dp.workers())
+            for (const auto& wp : w->ports)
+                if (wp->port_id == p.port_id) {
+                    rxp += wp->stats.rx_packets.read();
+                    rxb += wp->stats.rx_bytes.read();
+                    txp += wp->stats.tx_packets.read();
+                    txb += wp->stats.tx_bytes.read();
+                }
+        rte_eth_stats st{};
+        rte_eth_stats_get(p.port_id, &st);
+        rte_eth_link link{};
+        rte_eth_link_get_nowait(p.port_id, &link);
+        std::vector<std::vector<std::string>> rows{
+            {p.role, p.device + " (port " + std::to_string(p.port_id) + ")"},
+            {"  link", std::string(link.link_status ? "up" : "down") + ", mtu " +
+                           std::to_string(p.mtu)},
+            {"  mac", net::to_string(p.addressing.mac)},
+            {"  ipv4", net::to_string(p.addressing.ipv4)},
+            {"  ipv6", net::to_string(p.addressing.ipv6) + ", " +
+                           net::to_string(p.addressing.link_local)},
+            {"  rx", u64(rxp) + " packets, " + u64(rxb) + " bytes"},
+            {"  tx", u64(txp) + " packets, " + u64(txb) + " bytes"},
+            {"  nic", "missed " + u64(st.imissed) + ", rx errors " + u64(st.ierrors) +
+                          ", tx errors " + u64(st.oerrors) + ", no mbuf " + u64(st.rx_nombuf)},
+        };
+        out += format_table(rows);
+    }
+    return out;
+}
+
+std::string show_stats(const Dataplane& dp, bool all) {
+    std::vector<std::vector<std::string>> rows;
+    for (std::size_t i = 0; i < net::kDropReasonCount; ++i) {
+        auto r = static_cast<net::DropReason>(i);
+        std::uint64_t total = 0;
+        for (const auto& w : dp.workers())
+            total += w->drops.read(r);
+        if (total == 0 && !all)
+            continue;
+        const auto& info = net::drop_reason_info(r);
+        rows.push_back({"  " + std::string(info.name), std::string(net::severity_name(info.severity)),
+                        u64(total), std::string(info.sentence)});
+    }
+    std::string out = "drops by reason" + std::string(all ? "" : " (non-zero; 'show stats all' lists every reason)") + ":\n";
+    out += rows.empty() ? "  none\n" : format_table(rows);
+
+    std::uint64_t learned = 0, updated = 0, evicted = 0, arp = 0, na = 0, echo = 0;
+    for (const auto& w : dp.workers())
+        for (const auto& p : w->ports) {
+            const auto& c = p->l3.neighbor_counters;
+            learned += c.learned.read();
+            updated += c.updated.read();
+            evicted += c.evicted.read();
+            arp += c.arp_replies_sent.read();
+            na += c.nd_adverts_sent.read();
+            echo += c.echo_replies_sent.read();
+        }
+    out += "events:\n";
+    out += format_table({{"  neighbors_learned", u64(learned)},
+                         {"  neighbors_updated", u64(updated)},
+                         {"  neighbors_evicted", u64(evicted)},
+                         {"  arp_replies_sent", u64(arp)},
+                         {"  nd_adverts_sent", u64(na)},
+                         {"  echo_replies_sent", u64(echo)}});
+    out += "lcores:\n";
+    for (const auto& w : dp.workers()) {
+        std::uint64_t busy = w->busy_cycles.read(), idle = w->idle_cycles.read();
+        double pct = busy + idle ? 100.0 * static_cast<double>(busy) / static_cast<double>(busy + idle) : 0.0;
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.2f%% busy", pct);
+        out += format_table({{"  lcore " + std::to_string(w->lcore_id), "busy_cycles " + u64(busy),
+                              "idle_cycles " + u64(idle), buf}});
+    }
+    return out;
+}
+
+std::string show_neighbors(Dataplane& dp) {
+    auto snap = dp.neighbor_snapshot();
+    std::vector<std::vector<std::string>> rows{{"port", "address", "mac", "lcore"}};
+    for (std::size_t wi = 0; wi < snap.size(); ++wi) {
+        const auto& w = dp.workers()[wi];
+        if (snap[wi].empty()) {
+            rows.push_back({"?", "(lcore did not answer)", "", std::to_string(w->lcore_id)});
+            continue;
+        }
+        for (std::size_t pi = 0; pi < snap[wi].size(); ++pi)
+            for (const auto& e : snap[wi][pi]) {
+                std::string ip = e.ip.is_v4_mapped()
+                                     ? net::to_string(net::Ipv4Addr{(std::uint32_t{e.ip.bytes[12]} << 24) |
+                                                                    (std::uint32_t{e.ip.bytes[13]} << 16) |
+                                                                    (std::uint32_t{e.ip.bytes[14]} << 8) |
+                                                                    e.ip.bytes[15]})
+                                     : net::to_string(e.ip);
+                rows.push_back({w->ports[pi]->role, ip, net::to_string(e.mac),
+                                std::to_string(w->lcore_id)});
+            }
+    }
+    return format_table(rows);
+}
+
+} // namespace
+
+std::string memory_report(const Dataplane& dp) {
+    std::vector<std::vector<std::string>> rows;
+#ifdef SMTPGW_WITH_JEMALLOC
+    std::uint64_t epoch = 1;
+    std::size_t sz = sizeof epoch;
+    mallctl("epoch", &epoch, &sz, &epoch, sz); // refresh the statistics
+    for (const char* name : {"stats.allocated", "stats.active", "stats.resident", "stats.mapped",
+                             "stats.metadata", "stats.retained"}) {
+        std::size_t v = 0, vlen = sizeof v;
+        if (mallctl(name, &v, &vlen, nullptr, 0) == 0)
+            rows.push_back({std::string("jemalloc ") + (name + 6), u64(v) + " bytes"});
+    }
+#else
+    rows.push_back({"allocator", "system malloc (sanitizer build): no jemalloc statistics"});
+#endif
+    rte_malloc_socket_stats heap{};
+    if (rte_malloc_get_socket_stats(0, &heap) == 0) {
+        rows.push_back({"dpdk heap total", u64(heap.heap_totalsz_bytes) + " bytes"});
+        rows.push_back({"dpdk heap allocated", u64(heap.heap_allocsz_bytes) + " bytes"});
+        rows.push_back({"dpdk heap free", u64(heap.heap_freesz_bytes) + " bytes"});
+    }
+    if (dp.mempool()) {
+        rows.push_back({"mbufs in use", u64(rte_mempool_in_use_count(dp.mempool()))});
+        rows.push_back({"mbufs available", u64(rte_mempool_avail_count(dp.mempool()))});
+    }
+    return format_table(rows);
+}
+
+void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
+    table.add({"show version", "firmware, DPDK and engine versions", {}, false,
+               [](const CommandArgs&) { return CommandResult::success(show_version()); }});
+    table.add({"show status", "board, ports, fast-path lcores", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_status(dp)); }});
+    table.add({"show interfaces", "ports: addresses, link, packet counters", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_interfaces(dp)); }});
+    table.add({"show stats",
+               "drops by reason, events, lcore busy/idle",
+               {{"all", "also list reasons that are zero", [] { return std::vector<std::string>{"all"}; }}},
+               true,
+               [&dp](const CommandArgs& a) {
+                   if (!a.empty() && a[0] != "all")
+                       return CommandResult::failure("usage: show stats [all]");
+                   return CommandResult::success(show_stats(dp, !a.empty()));
+               }});
+    table.add({"show neighbors", "ARP and ND caches of every port", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_neighbors(dp)); }});
+    table.add({"show memory", "allocator (jemalloc) and DPDK memory", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(memory_report(dp)); }});
+}
+
+} // namespace smtpgw::io

@@ -1,0 +1,62 @@
+// mailbox.h: request/response rings between the control thread (main lcore)
+// and one fast-path lcore, in the style of DPDK's ip_pipeline.
+//
+// Purpose: the control plane never touches a worker's private state; it
+// posts a request and the worker answers between two bursts (it polls the
+// mailbox every kMailboxPollInterval loop iterations). Requests and replies
+// are allocated by the control side; the worker only fills them (capacity
+// reserved beforehand, so the fast path does not allocate).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/neighbor_cache.h"
+
+struct rte_ring;
+
+namespace smtpgw::io {
+
+inline constexpr unsigned kMailboxPollInterval = 16;
+
+enum class RequestKind : std::uint8_t {
+    snapshot_neighbors, // copy every fresh neighbor entry of every port
+};
+
+struct ControlRequest {
+    RequestKind kind;
+    // snapshot_neighbors: one vector per port, in WorkerState::ports order,
+    // reserved to the cache's capacity by the requester.
+    std::vector<std::vector<net::NeighborEntry>> neighbors;
+};
+
+class Mailbox {
+  public:
+    // Error contract: create() returns an empty string or the reason.
+    std::string create(unsigned lcore_id);
+    void destroy();
+
+    // Control side: post and wait up to timeout_ms for the worker's answer.
+    // Returns the answered request, or nullptr on timeout or a full ring; a
+    // request the worker has not answered yet stays owned by the mailbox and
+    // is freed when its late answer is drained (never while the worker may
+    // still write it).
+    std::unique_ptr<ControlRequest> call(std::unique_ptr<ControlRequest> req,
+                                         unsigned timeout_ms);
+
+    // Worker side: the next pending request, or nullptr; then reply().
+    ControlRequest* poll();
+    void reply(ControlRequest* req);
+
+  private:
+    void drain_late_replies();
+    void forget(void* late);
+
+    rte_ring* requests_ = nullptr;
+    rte_ring* replies_ = nullptr;
+    std::vector<std::unique_ptr<ControlRequest>> abandoned_;
+};
+
+} // namespace smtpgw::io
