@@ -20,7 +20,9 @@ up)
     ;;
 down)
     pid=$(cat /run/smtpgw-lab/smtpgw.pid 2>/dev/null || echo "")
-    "$LAB" down
+    first=$("$LAB" down 2>&1)
+    echo "$first"
+    grep -q "gateway stopped cleanly" <<<"$first" || fail "the gateway did not stop cleanly on SIGTERM"
     "$LAB" down
     ip netns list | grep -q smtpgw- && fail "namespaces left: $(ip netns list)"
     ip link show gw-wan >/dev/null 2>&1 && fail "veth gw-wan left"
@@ -29,7 +31,6 @@ down)
     [[ -e /run/smtpgw ]] && fail "/run/smtpgw left"
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && fail "gateway process $pid left"
     pgrep -f lab-lan-server >/dev/null && fail "LAN server process left"
-    grep -q "smtpgw: stopped" /dev/null || true
     echo "lab down twice: nothing left"
     ;;
 *) fail "usage: $0 up|down" ;;
