@@ -94,23 +94,6 @@ void print_paged(const std::string& text) {
     std::fflush(stdout);
 }
 
-// '?' anywhere: show what may come next without losing the line.
-int help_key(int, int) {
-    std::string line(rl_line_buffer ? rl_line_buffer : "");
-    if (!line.empty() && line.back() != ' ')
-        line += "?";
-    else
-        line += " ?";
-    auto f = g_client->request(line);
-    std::fputs("\n", stdout);
-    if (f)
-        std::fputs(f->payload.c_str(), stdout);
-    std::fflush(stdout);
-    rl_on_new_line();
-    rl_redisplay();
-    return 0;
-}
-
 } // namespace
 
 std::vector<std::string> paginate(const std::string& text, int rows) {
@@ -138,15 +121,14 @@ int run_console(ControlClient& client) {
     std::string prompt = std::string(host) + "> ";
     rl_readline_name = "smtpgw";
     rl_attempted_completion_function = complete_line;
-    rl_bind_key('?', help_key);
     std::string history_file;
     if (const char* home = std::getenv("HOME")) {
         history_file = std::string(home) + "/.smtpgw_history";
         read_history(history_file.c_str());
     }
     stifle_history(1000);
-    std::printf("smtpgw console: 'help' lists commands, '?' shows what comes next, "
-                "TAB completes, 'exit' leaves.\n");
+    std::printf("smtpgw console: 'help' lists commands, a line ending in '?' lists what "
+                "comes next, TAB completes, 'exit' leaves.\n");
     int status = 0;
     while (true) {
         char* raw = readline(prompt.c_str());

@@ -1,8 +1,8 @@
 // console.h: the interactive shell of smtpgw-cli, made for a serial line.
 //
 // Purpose: prompt with the host name, line editing and history (libedit),
-// tab completion and in-place `?` help asked from the daemon's command
-// table, paging of long output; works at 80x24 and with TERM=vt100.
+// tab completion and `?` help (a line ending in ?) asked from the daemon's
+// command table, paging of long output; works at 80x24 and with TERM=vt100.
 #pragma once
 
 #include <string>

@@ -123,26 +123,27 @@ std::optional<Ipv6Addr> parse_ipv6(std::string_view text) {
     return a;
 }
 
-std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text) {
+namespace {
+// "ADDRESS/LEN" for either family; Parse turns the address part into Addr.
+template <typename Prefix, typename Parse>
+std::optional<Prefix> parse_prefix(std::string_view text, unsigned max_len, Parse parse) {
     auto slash = text.find('/');
     if (slash == std::string_view::npos)
         return std::nullopt;
-    auto addr = parse_ipv4(text.substr(0, slash));
-    auto len = parse_prefix_length(text.substr(slash + 1), 32);
+    auto addr = parse(text.substr(0, slash));
+    auto len = parse_prefix_length(text.substr(slash + 1), max_len);
     if (!addr || !len)
         return std::nullopt;
-    return Ipv4Prefix{*addr, *len};
+    return Prefix{*addr, *len};
+}
+} // namespace
+
+std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text) {
+    return parse_prefix<Ipv4Prefix>(text, 32, parse_ipv4);
 }
 
 std::optional<Ipv6Prefix> parse_ipv6_prefix(std::string_view text) {
-    auto slash = text.find('/');
-    if (slash == std::string_view::npos)
-        return std::nullopt;
-    auto addr = parse_ipv6(text.substr(0, slash));
-    auto len = parse_prefix_length(text.substr(slash + 1), 128);
-    if (!addr || !len)
-        return std::nullopt;
-    return Ipv6Prefix{*addr, *len};
+    return parse_prefix<Ipv6Prefix>(text, 128, parse_ipv6);
 }
 
 std::string to_string(const MacAddr& a) {

@@ -207,22 +207,35 @@ void finish_icmp6(std::uint8_t* ip, std::size_t icmp_len) {
     store_be16(icmp + kIcmpChecksum, checksum_fold(checksum_add(sum, icmp, icmp_len)));
 }
 
+// RFC 4861 7.1.1 / 7.1.2: checks shared by Solicitations and Advertisements.
+// On success returns true with the target and the link-layer option of
+// `option_type` (or nullptr); on failure sets `why`.
+bool validate_nd(const std::uint8_t* ip, const std::uint8_t* icmp, std::size_t icmp_len,
+                 std::uint8_t option_type, Ipv6Addr& target, NdOptions& opts, DropReason& why) {
+    if (ip[kIpv6HopLimit] != kNdHopLimit) {
+        why = DropReason::nd_bad_hop_limit;
+        return false;
+    }
+    why = DropReason::nd_malformed;
+    if (icmp[kIcmpCode] != 0 || icmp_len < kNdMsgLen)
+        return false;
+    target = read_ipv6(icmp + kNdTarget);
+    if (target.is_multicast())
+        return false;
+    opts = parse_nd_options(icmp + kNdOptions, icmp_len - kNdOptions, option_type);
+    return opts.ok;
+}
+
 FrameResult handle_neighbor_solicit(FrameBuffer& f, PortL3State& port, std::size_t icmp_len,
                                     std::uint64_t now_ns) {
     std::uint8_t* ip = f.data + kEtherHeaderLen;
     std::uint8_t* icmp = ip + kIpv6HeaderLen;
     const auto& addr = port.addressing;
-    // RFC 4861 7.1.1 validation of Neighbor Solicitations.
-    if (ip[kIpv6HopLimit] != kNdHopLimit)
-        return drop(DropReason::nd_bad_hop_limit);
-    if (icmp[kIcmpCode] != 0 || icmp_len < kNdMsgLen)
-        return drop(DropReason::nd_malformed);
-    Ipv6Addr target = read_ipv6(icmp + kNdTarget);
-    if (target.is_multicast())
-        return drop(DropReason::nd_malformed);
-    auto opts = parse_nd_options(icmp + kNdOptions, icmp_len - kNdOptions, kNdOptSourceLinkAddr);
-    if (!opts.ok)
-        return drop(DropReason::nd_malformed);
+    Ipv6Addr target;
+    NdOptions opts;
+    DropReason why{};
+    if (!validate_nd(ip, icmp, icmp_len, kNdOptSourceLinkAddr, target, opts, why))
+        return drop(why);
     Ipv6Addr src = read_ipv6(ip + kIpv6Src);
     Ipv6Addr dst = read_ipv6(ip + kIpv6Dst);
     bool dad = src.is_unspecified();
@@ -273,17 +286,11 @@ FrameResult handle_neighbor_advert(FrameBuffer& f, PortL3State& port, std::size_
                                    std::uint64_t now_ns) {
     std::uint8_t* ip = f.data + kEtherHeaderLen;
     std::uint8_t* icmp = ip + kIpv6HeaderLen;
-    // RFC 4861 7.1.2 validation of Neighbor Advertisements.
-    if (ip[kIpv6HopLimit] != kNdHopLimit)
-        return drop(DropReason::nd_bad_hop_limit);
-    if (icmp[kIcmpCode] != 0 || icmp_len < kNdMsgLen)
-        return drop(DropReason::nd_malformed);
-    Ipv6Addr target = read_ipv6(icmp + kNdTarget);
-    if (target.is_multicast())
-        return drop(DropReason::nd_malformed);
-    auto opts = parse_nd_options(icmp + kNdOptions, icmp_len - kNdOptions, kNdOptTargetLinkAddr);
-    if (!opts.ok)
-        return drop(DropReason::nd_malformed);
+    Ipv6Addr target;
+    NdOptions opts;
+    DropReason why{};
+    if (!validate_nd(ip, icmp, icmp_len, kNdOptTargetLinkAddr, target, opts, why))
+        return drop(why);
     const auto& addr = port.addressing;
     if (opts.link_addr && (addr.ipv6.contains(target) || target.is_link_local())) {
         MacAddr mac = read_mac(opts.link_addr);
