@@ -74,11 +74,12 @@ int hex_digit(char c) {
 }
 
 // inet_pton needs a NUL-terminated string; bound the copy so hostile input
-// cannot overflow.
+// cannot overflow. An embedded NUL would end the string early and let
+// trailing garbage through ("1.2.3.4\0junk"): refuse it.
 template <int Family, typename Out>
 bool pton(std::string_view text, Out* out) {
     char buf[64];
-    if (text.empty() || text.size() >= sizeof buf)
+    if (text.empty() || text.size() >= sizeof buf || text.find('\0') != std::string_view::npos)
         return false;
     text.copy(buf, text.size());
     buf[text.size()] = '\0';

@@ -1,0 +1,470 @@
+// tcp_input.cc: "segment arrives" processing of the control block.
+//
+// Purpose: RFC 9293 3.10.7 implemented step by step; each step is marked
+// "3.10.7.x <step>" where it happens. RFC 5961 changes the RST, SYN and ACK
+// checks (challenge ACKs); RFC 7323 adds PAWS and TS.Recent; RFC 5681/6582
+// drive the congestion window from ACKs.
+// Security: every segment is checked against the receive window before any
+// state changes; RSTs and SYNs cannot tear a connection down unless exactly
+// at RCV.NXT; ACKs for unsent data are refused. Drops are counted by reason.
+#include <algorithm>
+
+#include "tcp/tcp_tcb.h"
+
+namespace smtpgw::tcp {
+
+void Tcb::on_segment(const Segment& seg, std::uint64_t now) {
+    const TcpHeader& h = seg.header;
+    if (h.has(flags::kSyn) && (h.has(flags::kRst) || h.has(flags::kFin))) {
+        counters_.count(TcpEvent::bad_flags);
+        return;
+    }
+    switch (state_) {
+    case TcpState::closed:
+        input_closed(seg);
+        return;
+    case TcpState::listen:
+        input_listen(seg, now);
+        return;
+    case TcpState::syn_sent:
+        input_syn_sent(seg, now);
+        return;
+    default:
+        input_synchronized(seg, now);
+        return;
+    }
+}
+
+void Tcb::input_closed(const Segment& seg) {
+    // 3.10.7.1 CLOSED: discard, answer anything but a RST with a RST.
+    if (make_reset_for(seg, rst_)) {
+        rst_pending_ = true;
+        counters_.count(TcpEvent::rst_sent);
+    }
+}
+
+void Tcb::input_listen(const Segment& seg, std::uint64_t now) {
+    (void)now;
+    const TcpHeader& h = seg.header;
+    // 3.10.7.2 first: an incoming RST is ignored.
+    if (h.has(flags::kRst))
+        return;
+    // 3.10.7.2 second: any ACK is bad in LISTEN: <SEQ=SEG.ACK><CTL=RST>.
+    if (h.has(flags::kAck)) {
+        reset_with(h.ack, TcpSeq(0), false);
+        counters_.count(TcpEvent::rst_sent);
+        return;
+    }
+    // 3.10.7.2 fourth: anything else without SYN is dropped.
+    if (!h.has(flags::kSyn))
+        return;
+    // 3.10.7.2 third: SYN. Security/compartment checks do not apply here.
+    // Data on the SYN is not queued (see tcp_tcb.h).
+    irs_ = h.seq;
+    rcv_nxt_ = h.seq + 1;
+    ws_offered_ = s_.window_scaling && h.options.window_scale.has_value();
+    ts_offered_ = s_.timestamps && h.options.timestamps.has_value();
+    accept_syn_options(h.options);
+    snd_wnd_ = h.window; // RFC 7323 2.2: never scaled on a SYN
+    max_snd_wnd_ = snd_wnd_;
+    snd_wl1_ = h.seq;
+    snd_wl2_ = iss_;
+    snd_nxt_ = iss_; // the SYN-ACK comes out of next_segment()
+    state_ = TcpState::syn_received;
+}
+
+void Tcb::accept_syn_options(const TcpOptions& o) {
+    peer_mss_ = o.mss ? std::max(*o.mss, s_.min_peer_mss) : s_.default_peer_mss;
+    ws_enabled_ = ws_offered_ && o.window_scale.has_value();
+    if (ws_enabled_) {
+        // RFC 7323 2.3: a shift above 14 is used as 14.
+        snd_wscale_ = std::min(*o.window_scale, kMaxWindowScale);
+        rcv_wscale_ = my_wscale_;
+    } else {
+        snd_wscale_ = rcv_wscale_ = 0;
+    }
+    ts_enabled_ = ts_offered_ && o.timestamps.has_value();
+    if (ts_enabled_)
+        ts_recent_ = o.timestamps->value;
+    // RFC 6691: the MSS excludes options; timestamps take 12 bytes of each segment.
+    std::uint16_t mss = std::min(peer_mss_, s_.mss);
+    eff_mss_ = static_cast<std::uint16_t>(ts_enabled_ && mss > 12 + 64 ? mss - 12 : mss);
+    // RFC 5681 3.1 / RFC 6928: initial window; ssthresh starts arbitrarily high.
+    cwnd_ = s_.initial_cwnd_segments * std::uint32_t{eff_mss_};
+    if (cwnd_ < eff_mss_)
+        cwnd_ = eff_mss_;
+    ssthresh_ = 0x7fffffffu;
+    recover_ = iss_;
+}
+
+void Tcb::input_syn_sent(const Segment& seg, std::uint64_t now) {
+    const TcpHeader& h = seg.header;
+    bool ack_acceptable = false;
+    // 3.10.7.3 first: the ACK must cover our SYN and nothing unsent.
+    if (h.has(flags::kAck)) {
+        if (h.ack <= iss_ || h.ack > snd_max_) {
+            counters_.count(TcpEvent::syn_sent_bad_ack);
+            if (!h.has(flags::kRst)) {
+                reset_with(h.ack, TcpSeq(0), false);
+                counters_.count(TcpEvent::rst_sent);
+            }
+            return;
+        }
+        ack_acceptable = true;
+    }
+    // 3.10.7.3 second: a RST counts only with an acceptable ACK (RFC 5961 3.2).
+    if (h.has(flags::kRst)) {
+        if (ack_acceptable) {
+            counters_.count(TcpEvent::rst_received);
+            events_ |= app_event::kReset;
+            snd_buf_.clear();
+            enter_closed();
+        } else {
+            counters_.count(TcpEvent::rst_out_of_window);
+        }
+        return;
+    }
+    // 3.10.7.3 third: security/compartment checks do not apply here.
+    // 3.10.7.3 fifth: neither SYN nor RST: drop.
+    if (!h.has(flags::kSyn))
+        return;
+    // 3.10.7.3 fourth: SYN.
+    irs_ = h.seq;
+    rcv_nxt_ = h.seq + 1;
+    accept_syn_options(h.options);
+    snd_wnd_ = h.window; // RFC 7323 2.2: never scaled on a SYN
+    max_snd_wnd_ = snd_wnd_;
+    snd_wl1_ = h.seq;
+    if (ack_acceptable) {
+        snd_wl2_ = h.ack;
+        snd_una_ = h.ack;
+        if (snd_nxt_ < snd_una_)
+            snd_nxt_ = snd_una_;
+        if (rtt_timing_ && h.ack > rtt_seq_)
+            rtt_sample(now - rtt_start_);
+        rtt_timing_ = false;
+        retries_ = 0;
+        rtx_at_ = kNever; // RFC 6298 5.2: all outstanding data (the SYN) acknowledged
+        enter_established();
+        ack_now_ = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+        return;
+    }
+    // Simultaneous open: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, SYN-RECEIVED.
+    snd_wl2_ = iss_;
+    snd_nxt_ = iss_;
+    rtt_timing_ = false;
+    state_ = TcpState::syn_received;
+}
+
+void Tcb::input_synchronized(const Segment& seg, std::uint64_t now) {
+    const TcpHeader& h = seg.header;
+    // A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost: resend it.
+    if (state_ == TcpState::syn_received && h.has(flags::kSyn) && !h.has(flags::kAck) &&
+        h.seq == irs_) {
+        snd_nxt_ = iss_;
+        rtt_timing_ = false;
+        return;
+    }
+    // RFC 5961 4.2 (replaces 3.10.7.4 fourth): a SYN in a synchronized state,
+    // whatever its sequence number, gets a challenge ACK and is dropped.
+    if (h.has(flags::kSyn)) {
+        counters_.count(TcpEvent::syn_challenged);
+        challenge_ack(now);
+        return;
+    }
+    // RFC 7323 5.3 R1 (PAWS), before the sequence number check.
+    if (ts_enabled_ && h.options.timestamps && !h.has(flags::kRst) &&
+        static_cast<std::int32_t>(h.options.timestamps->value - ts_recent_) < 0) {
+        counters_.count(TcpEvent::paws_rejected);
+        schedule_ack(now, true);
+        return;
+    }
+    // 3.10.7.4 first: sequence number check (the four acceptability cases).
+    std::uint32_t len = seg.seg_len();
+    std::uint32_t wnd = rcv_wnd();
+    TcpSeq wnd_end = rcv_nxt_ + wnd;
+    bool acceptable;
+    if (len == 0)
+        acceptable = wnd == 0 ? h.seq == rcv_nxt_ : seq_in_window(h.seq, rcv_nxt_, wnd_end);
+    else
+        acceptable = wnd != 0 && (seq_in_window(h.seq, rcv_nxt_, wnd_end) ||
+                                  seq_in_window(h.seq + (len - 1), rcv_nxt_, wnd_end));
+    if (!acceptable) {
+        if (h.has(flags::kRst)) { // RFC 5961 3.2: an out-of-window RST is dropped silently
+            counters_.count(TcpEvent::rst_out_of_window);
+            return;
+        }
+        counters_.count(wnd == 0 && len > 0 ? TcpEvent::zero_window_drop
+                                            : TcpEvent::seg_not_acceptable);
+        // 3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN restarts the 2 MSL timeout.
+        if (state_ == TcpState::time_wait && h.has(flags::kFin))
+            state_at_ = now + s_.time_wait_ns;
+        schedule_ack(now, true);
+        return;
+    }
+    // An acceptable segment proves the peer is alive: FIN-WAIT-2 restarts.
+    if (state_ == TcpState::fin_wait_2)
+        state_at_ = now + s_.fin_wait2_timeout_ns;
+    // RFC 7323 4.3: TS.Recent follows the segment that covers Last.ACK.sent.
+    if (ts_enabled_ && h.options.timestamps && h.seq <= last_ack_sent_)
+        ts_recent_ = h.options.timestamps->value;
+    // 3.10.7.4 second: RST (RFC 5961 3.2: only exactly at RCV.NXT).
+    if (h.has(flags::kRst)) {
+        if (state_ == TcpState::time_wait) {
+            // RFC 1337 TW hazard 1: a RST must not cut TIME-WAIT short.
+            counters_.count(TcpEvent::rst_in_time_wait);
+            return;
+        }
+        if (h.seq == rcv_nxt_) {
+            counters_.count(TcpEvent::rst_received);
+            events_ |= app_event::kReset;
+            snd_buf_.clear();
+            enter_closed();
+        } else {
+            counters_.count(TcpEvent::rst_challenged);
+            challenge_ack(now);
+        }
+        return;
+    }
+    // 3.10.7.4 third: security/compartment checks do not apply here.
+    // 3.10.7.4 fourth: SYN, handled above (RFC 5961 4.2).
+    // 3.10.7.4 fifth: ACK.
+    if (!h.has(flags::kAck)) {
+        counters_.count(TcpEvent::bad_flags);
+        return;
+    }
+    if (!process_ack(seg, now))
+        return;
+    // 3.10.7.4 sixth: URG is ignored (RFC 6093: no application here uses it).
+    // 3.10.7.4 seventh and eighth.
+    process_text_and_fin(seg, now);
+}
+
+bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
+    const TcpHeader& h = seg.header;
+    if (state_ == TcpState::syn_received) {
+        // 3.10.7.4 fifth, SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT enters
+        // ESTABLISHED; otherwise <SEQ=SEG.ACK><CTL=RST>.
+        if (!(snd_una_ < h.ack && h.ack <= snd_max_)) {
+            reset_with(h.ack, TcpSeq(0), false);
+            counters_.count(TcpEvent::rst_sent);
+            return false;
+        }
+        snd_una_ = h.ack;
+        if (snd_nxt_ < snd_una_)
+            snd_nxt_ = snd_una_;
+        if (rtt_timing_ && h.ack > rtt_seq_)
+            rtt_sample(now - rtt_start_);
+        rtt_timing_ = false;
+        retries_ = 0;
+        rtx_at_ = kNever;
+        snd_wnd_ = std::uint32_t{h.window} << snd_wscale_;
+        max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+        snd_wl1_ = h.seq;
+        snd_wl2_ = h.ack;
+        enter_established();
+    }
+    // RFC 5961 5.2: acceptable only for SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
+    if (h.ack > snd_max_) {
+        counters_.count(TcpEvent::ack_too_new);
+        schedule_ack(now, true);
+        return false;
+    }
+    if (h.ack < snd_una_ - max_snd_wnd_) {
+        counters_.count(TcpEvent::ack_too_old);
+        schedule_ack(now, true);
+        return false;
+    }
+    std::uint32_t seg_wnd = std::uint32_t{h.window} << snd_wscale_;
+    if (h.ack > snd_una_) {
+        // New data acknowledged: free it from the send buffer.
+        std::uint32_t acked = seq_distance(snd_una_, h.ack);
+        TcpSeq data_acked_to = seq_min(h.ack, data_end());
+        if (data_acked_to > snd_buf_seq_) {
+            std::uint32_t bytes = seq_distance(snd_buf_seq_, data_acked_to);
+            snd_buf_.consume(bytes);
+            snd_buf_seq_ += bytes;
+            events_ |= app_event::kSendSpace;
+        }
+        snd_una_ = h.ack;
+        if (snd_nxt_ < snd_una_)
+            snd_nxt_ = snd_una_;
+        // RFC 6298 with Karn: only a segment sent once gives a sample.
+        if (rtt_timing_ && h.ack > rtt_seq_) {
+            rtt_sample(now - rtt_start_);
+            rtt_timing_ = false;
+        }
+        retries_ = 0;
+        if (in_recovery_) {
+            if (h.ack >= recover_) {
+                // RFC 6582 3.2 step 3, full ACK: deflate the window.
+                cwnd_ = std::min(ssthresh_, flight_size() + eff_mss_);
+                in_recovery_ = false;
+            } else {
+                // RFC 6582 3.2 step 3, partial ACK: resend the next hole.
+                retransmit_one_ = true;
+                cwnd_ = cwnd_ > acked ? cwnd_ - acked : 0;
+                if (acked >= eff_mss_)
+                    cwnd_ += eff_mss_;
+                cwnd_ = std::max<std::uint32_t>(cwnd_, eff_mss_);
+            }
+        } else if (cwnd_ < ssthresh_) {
+            cwnd_ += std::min<std::uint32_t>(acked, eff_mss_); // RFC 5681 3.1 slow start
+        } else {
+            cwnd_ += std::max<std::uint32_t>(1, eff_mss_ * std::uint32_t{eff_mss_} / cwnd_);
+        }
+        dupacks_ = 0;
+        // RFC 6298 5.2 and 5.3.
+        rtx_at_ = snd_una_ == snd_max_ ? kNever : now + rto_;
+    } else if (h.ack == snd_una_ && seg.payload.empty() && !h.has(flags::kFin) &&
+               snd_max_ > snd_una_ && seg_wnd == snd_wnd_) {
+        // RFC 5681 2: a duplicate ACK.
+        ++dupacks_;
+        if (dupacks_ == 3 && !in_recovery_ && h.ack > recover_) {
+            // RFC 5681 3.2 steps 2-4 with RFC 6582 3.2 step 2.
+            counters_.count(TcpEvent::fast_retransmit);
+            in_recovery_ = true;
+            recover_ = snd_max_;
+            ssthresh_ = std::max<std::uint32_t>(flight_size() / 2, 2u * eff_mss_);
+            cwnd_ = ssthresh_ + 3u * eff_mss_;
+            retransmit_one_ = true;
+            rtt_timing_ = false;
+        } else if (in_recovery_ && dupacks_ > 3) {
+            cwnd_ += eff_mss_; // RFC 5681 3.2 step 5: inflate
+        }
+    }
+    // 3.10.7.4 fifth: window update when SND.UNA =< SEG.ACK and the segment is newer.
+    if (snd_una_ <= h.ack)
+        update_send_window(seg);
+    // 3.10.7.4 fifth, state-specific parts.
+    if (fin_acked()) {
+        switch (state_) {
+        case TcpState::fin_wait_1:
+            state_ = TcpState::fin_wait_2;
+            rtx_at_ = kNever;
+            state_at_ = now + s_.fin_wait2_timeout_ns;
+            break;
+        case TcpState::closing:
+            enter_time_wait(now);
+            break;
+        case TcpState::last_ack:
+            enter_closed();
+            return false;
+        default:
+            break;
+        }
+    }
+    return true;
+}
+
+void Tcb::update_send_window(const Segment& seg) {
+    const TcpHeader& h = seg.header;
+    if (snd_wl1_ < h.seq || (snd_wl1_ == h.seq && snd_wl2_ <= h.ack)) {
+        snd_wnd_ = std::uint32_t{h.window} << snd_wscale_;
+        max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+        snd_wl1_ = h.seq;
+        snd_wl2_ = h.ack;
+    }
+}
+
+void Tcb::process_text_and_fin(const Segment& seg, std::uint64_t now) {
+    const TcpHeader& h = seg.header;
+    std::span<const std::uint8_t> data = seg.payload;
+    bool fin = h.has(flags::kFin);
+    if (data.empty() && !fin)
+        return;
+    // 3.10.7.4 seventh: only ESTABLISHED and FIN-WAIT-1/2 take text; after
+    // the peer's FIN nothing more can come.
+    if (state_ != TcpState::established && state_ != TcpState::fin_wait_1 &&
+        state_ != TcpState::fin_wait_2) {
+        counters_.count(TcpEvent::data_after_fin);
+        schedule_ack(now, true);
+        return;
+    }
+    TcpSeq seq = h.seq;
+    // Trim what we already have (3.10.7.4 first, "trimmed off").
+    if (seq < rcv_nxt_) {
+        std::uint32_t skip = seq_distance(seq, rcv_nxt_);
+        if (skip > data.size()) {
+            data = {};
+            fin = false; // a stale FIN: counted in rcv_nxt_ already
+        } else {
+            data = data.subspan(skip);
+        }
+        seq = rcv_nxt_;
+    }
+    if (seq > rcv_nxt_) {
+        // No reassembly queue yet: drop, and a duplicate ACK feeds the
+        // sender's fast retransmit (RFC 5681 4.2: immediately).
+        counters_.count(TcpEvent::out_of_order_dropped);
+        schedule_ack(now, true);
+        return;
+    }
+    std::uint32_t wnd = rcv_wnd();
+    if (data.size() > wnd) {
+        counters_.count(TcpEvent::seg_trimmed);
+        data = data.first(wnd);
+        fin = false; // the FIN lies beyond the window
+    }
+    if (!data.empty()) {
+        rcv_buf_.write(data);
+        rcv_nxt_ += static_cast<std::uint32_t>(data.size());
+        events_ |= app_event::kReadable;
+    }
+    if (!fin) {
+        schedule_ack(now, false);
+        return;
+    }
+    // 3.10.7.4 eighth: FIN.
+    rcv_nxt_ += 1;
+    fin_received_ = true;
+    events_ |= app_event::kPeerClosed;
+    switch (state_) {
+    case TcpState::established:
+        state_ = TcpState::close_wait;
+        break;
+    case TcpState::fin_wait_1:
+        if (fin_acked())
+            enter_time_wait(now);
+        else
+            state_ = TcpState::closing; // simultaneous close
+        break;
+    case TcpState::fin_wait_2:
+        enter_time_wait(now);
+        break;
+    default:
+        break;
+    }
+    schedule_ack(now, true);
+}
+
+void Tcb::schedule_ack(std::uint64_t now, bool immediate) {
+    // RFC 1122 4.2.3.2 / RFC 5681 4.2: delay at most delayed_ack_ns, and ack
+    // at least every second segment.
+    if (immediate || s_.delayed_ack_ns == 0) {
+        ack_now_ = true;
+        return;
+    }
+    if (++unacked_segments_ >= 2) {
+        ack_now_ = true;
+        return;
+    }
+    if (delack_at_ == kNever)
+        delack_at_ = now + s_.delayed_ack_ns;
+}
+
+void Tcb::challenge_ack(std::uint64_t now) {
+    // RFC 5961 7: at most challenge_ack_limit per interval, per connection.
+    if (now - challenge_window_start_ >= s_.challenge_ack_interval_ns) {
+        challenge_window_start_ = now;
+        challenge_count_ = 0;
+    }
+    if (challenge_count_ >= s_.challenge_ack_limit) {
+        counters_.count(TcpEvent::challenge_ack_limited);
+        return;
+    }
+    ++challenge_count_;
+    ack_now_ = true;
+}
+
+} // namespace smtpgw::tcp

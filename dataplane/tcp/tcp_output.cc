@@ -1,0 +1,193 @@
+// tcp_output.cc: what the control block transmits, one segment per call.
+//
+// Purpose: next_segment() decides the next segment in priority order: a
+// pending RST, SYN or SYN-ACK, a fast retransmission, a window probe, new or
+// resent data (and FIN) within min(SND.WND, cwnd), and a pure ACK. Headers
+// are described as TcpHeader; payload is a view into the send buffer.
+// RFCs: 9293 3.8.6 (window management), 1122 4.2.3.4 (sender SWS
+// avoidance; Nagle is not applied: SMTP is request/response), 7323 (TSval,
+// TSecr, scaled windows), 6298 5.1 (start the timer with the first send).
+// Security: never sends beyond the peer's window except a FIN or a
+// zero-window probe; every ACK advertises only free receive-buffer space.
+#include <algorithm>
+
+#include "tcp/tcp_tcb.h"
+
+namespace smtpgw::tcp {
+
+std::uint32_t Tcb::ts_now(std::uint64_t now) const {
+    return static_cast<std::uint32_t>(now / s_.ts_tick_ns) + ts_offset_;
+}
+
+std::uint16_t Tcb::window_to_advertise(bool syn) const {
+    // RFC 7323 2.2: the window on a SYN is never scaled.
+    std::uint32_t w = syn ? rcv_wnd() : rcv_wnd() >> rcv_wscale_;
+    return static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 0xffff));
+}
+
+void Tcb::fill_common(OutSegment& out, TcpSeq seq, std::uint8_t flag_bits, std::uint64_t now) {
+    out = OutSegment{};
+    TcpHeader& h = out.header;
+    h.src_port = local_port_;
+    h.dst_port = remote_port_;
+    h.seq = seq;
+    h.flags = flag_bits;
+    if ((flag_bits & flags::kAck) != 0)
+        h.ack = rcv_nxt_;
+    h.window = window_to_advertise((flag_bits & flags::kSyn) != 0);
+    if (ts_enabled_)
+        h.options.timestamps = Timestamps{ts_now(now), ts_recent_};
+}
+
+void Tcb::fill_syn(OutSegment& out, bool with_ack, std::uint64_t now) {
+    fill_common(out, iss_, flags::kSyn | (with_ack ? flags::kAck : 0), now);
+    TcpOptions& o = out.header.options;
+    o.mss = s_.mss;
+    if (with_ack) {
+        // SYN-ACK: only what the peer's SYN offered (RFC 7323 1.3, 2.2).
+        if (ws_enabled_)
+            o.window_scale = my_wscale_;
+    } else {
+        if (ws_offered_)
+            o.window_scale = my_wscale_;
+        if (ts_offered_)
+            o.timestamps = Timestamps{ts_now(now), 0};
+    }
+}
+
+std::uint32_t Tcb::fill_data(OutSegment& out, TcpSeq seq, std::uint32_t max_len,
+                             std::uint64_t now) {
+    std::uint32_t offset = seq_distance(snd_buf_seq_, seq);
+    std::uint32_t size = static_cast<std::uint32_t>(snd_buf_.size());
+    std::uint32_t len = offset < size ? std::min(max_len, size - offset) : 0;
+    fill_common(out, seq, flags::kAck, now);
+    out.payload = snd_buf_.peek(offset, len);
+    bool reaches_end = seq + len == data_end();
+    if (len > 0 && reaches_end)
+        out.header.flags |= flags::kPsh;
+    if (fin_queued_ && reaches_end) {
+        out.header.flags |= flags::kFin;
+        return len + 1;
+    }
+    return len;
+}
+
+void Tcb::after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t now) {
+    const TcpHeader& h = out.header;
+    if (seq_len > 0) {
+        TcpSeq end = h.seq + seq_len;
+        if (end > snd_nxt_)
+            snd_nxt_ = end;
+        if (end > snd_max_) {
+            // RFC 6298 with Karn: time one segment sent for the first time.
+            if (!rtt_timing_ && h.seq >= snd_max_) {
+                rtt_timing_ = true;
+                rtt_seq_ = h.seq;
+                rtt_start_ = now;
+            }
+            snd_max_ = end;
+        }
+        if (rtx_at_ == kNever)
+            arm_rtx(now); // RFC 6298 5.1
+    }
+    if (h.has(flags::kAck)) {
+        ack_now_ = false;
+        unacked_segments_ = 0;
+        delack_at_ = kNever;
+        last_ack_sent_ = rcv_nxt_;
+        std::uint32_t shift = h.has(flags::kSyn) ? 0 : rcv_wscale_;
+        rcv_adv_ = rcv_nxt_ + (std::uint32_t{h.window} << shift);
+    }
+}
+
+bool Tcb::try_send_data(OutSegment& out, std::uint64_t now) {
+    TcpSeq end = data_end();
+    bool fin_unsent = fin_queued_ && snd_nxt_ <= end;
+    std::uint32_t unsent = snd_nxt_ < end ? seq_distance(snd_nxt_, end) : 0;
+    if (unsent == 0 && !fin_unsent)
+        return false;
+    TcpSeq wnd_end = snd_una_ + std::min(snd_wnd_, cwnd_);
+    std::uint32_t usable = wnd_end > snd_nxt_ ? seq_distance(snd_nxt_, wnd_end) : 0;
+    std::uint32_t len = std::min({unsent, usable, std::uint32_t{eff_mss_}});
+    if (unsent > 0) {
+        if (len == 0)
+            return false;
+        // RFC 1122 4.2.3.4: send a full segment, all that is left, or at
+        // least half the largest window the peer offered.
+        if (len < eff_mss_ && len < unsent && len < max_snd_wnd_ / 2)
+            return false;
+    }
+    // A FIN alone goes out even into a closed window; the peer acks or drops it.
+    std::uint32_t seq_len = fill_data(out, snd_nxt_, len, now);
+    after_send(out, seq_len, now);
+    return true;
+}
+
+bool Tcb::next_segment(std::uint64_t now, OutSegment& out) {
+    if (rst_pending_) {
+        out = OutSegment{};
+        out.header = rst_;
+        rst_pending_ = false;
+        return true;
+    }
+    switch (state_) {
+    case TcpState::closed:
+    case TcpState::listen:
+        return false;
+    case TcpState::syn_sent:
+        if (snd_nxt_ != iss_)
+            return false;
+        fill_syn(out, false, now);
+        after_send(out, 1, now);
+        return true;
+    case TcpState::syn_received:
+        if (snd_nxt_ == iss_) {
+            fill_syn(out, true, now);
+            after_send(out, 1, now);
+            return true;
+        }
+        if (!ack_now_)
+            return false;
+        fill_common(out, snd_nxt_, flags::kAck, now);
+        after_send(out, 0, now);
+        return true;
+    default:
+        break;
+    }
+    bool may_send = state_ == TcpState::established || state_ == TcpState::fin_wait_1 ||
+                    state_ == TcpState::close_wait || state_ == TcpState::closing ||
+                    state_ == TcpState::last_ack;
+    if (may_send && retransmit_one_) {
+        retransmit_one_ = false;
+        if (snd_una_ < snd_max_) {
+            std::uint32_t seq_len = fill_data(out, snd_una_, eff_mss_, now);
+            rtt_timing_ = false; // Karn
+            after_send(out, seq_len, now);
+            return true;
+        }
+    }
+    if (may_send && probe_now_) {
+        // RFC 9293 3.8.6.1: a zero-length segment below SND.UNA makes the
+        // peer answer with its current window.
+        probe_now_ = false;
+        fill_common(out, snd_una_ - 1, flags::kAck, now);
+        after_send(out, 0, now);
+        return true;
+    }
+    if (may_send) {
+        if (try_send_data(out, now)) {
+            update_persist(now, false);
+            return true;
+        }
+        TcpSeq end = data_end();
+        bool pending = snd_nxt_ < end;
+        update_persist(now, pending);
+    }
+    if (!ack_now_)
+        return false;
+    fill_common(out, snd_nxt_, flags::kAck, now);
+    after_send(out, 0, now);
+    return true;
+}
+
+} // namespace smtpgw::tcp

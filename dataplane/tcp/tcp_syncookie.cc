@@ -1,0 +1,156 @@
+// tcp_syncookie.cc: SYN cookies and SipHash-2-4 (see tcp_syncookie.h).
+// RFCs: 4987 3.6, 7323. Security: see tcp_syncookie.h.
+#include "tcp/tcp_syncookie.h"
+
+#include <cstring>
+
+namespace smtpgw::tcp {
+
+namespace {
+
+std::uint64_t load_le64(const std::uint8_t* p) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+void sip_round(std::uint64_t& v0, std::uint64_t& v1, std::uint64_t& v2, std::uint64_t& v3) {
+    v0 += v1;
+    v1 = rotl(v1, 13);
+    v1 ^= v0;
+    v0 = rotl(v0, 32);
+    v2 += v3;
+    v3 = rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = rotl(v1, 17);
+    v1 ^= v2;
+    v2 = rotl(v2, 32);
+}
+
+constexpr unsigned kCounterShift = 27, kMssShift = 24;
+constexpr std::uint32_t kCounterMask = 0x1f, kMssMask = 0x7, kHashMask = 0x00ffffff;
+constexpr std::uint32_t kTsOptMask = 0x1f;      // low TSval bits: wscale (4) + SACK (1)
+constexpr std::uint32_t kTsNoWscale = 0xf;      // wscale field value for "none"
+constexpr std::uint32_t kTsSackBit = 0x10;
+
+std::uint32_t cookie_hash(const SipKey& key, const FourTuple& t, TcpSeq peer_isn,
+                          std::uint64_t counter, std::uint32_t mss_index, bool ts,
+                          std::uint32_t opt_bits) {
+    std::uint8_t buf[16 + 16 + 2 + 2 + 4 + 8 + 1 + 1 + 1];
+    std::uint8_t* p = buf;
+    std::memcpy(p, t.local.bytes.data(), 16);
+    p += 16;
+    std::memcpy(p, t.remote.bytes.data(), 16);
+    p += 16;
+    *p++ = static_cast<std::uint8_t>(t.local_port >> 8);
+    *p++ = static_cast<std::uint8_t>(t.local_port);
+    *p++ = static_cast<std::uint8_t>(t.remote_port >> 8);
+    *p++ = static_cast<std::uint8_t>(t.remote_port);
+    for (int i = 3; i >= 0; --i)
+        *p++ = static_cast<std::uint8_t>(peer_isn.raw() >> (8 * i));
+    for (int i = 7; i >= 0; --i)
+        *p++ = static_cast<std::uint8_t>(counter >> (8 * i));
+    *p++ = static_cast<std::uint8_t>(mss_index);
+    *p++ = ts ? 1 : 0;
+    *p++ = static_cast<std::uint8_t>(opt_bits);
+    return static_cast<std::uint32_t>(siphash24(key, buf)) & kHashMask;
+}
+
+} // namespace
+
+std::uint64_t siphash24(const SipKey& key, std::span<const std::uint8_t> data) {
+    std::uint64_t k0 = load_le64(key.bytes.data());
+    std::uint64_t k1 = load_le64(key.bytes.data() + 8);
+    std::uint64_t v0 = 0x736f6d6570736575ull ^ k0;
+    std::uint64_t v1 = 0x646f72616e646f6dull ^ k1;
+    std::uint64_t v2 = 0x6c7967656e657261ull ^ k0;
+    std::uint64_t v3 = 0x7465646279746573ull ^ k1;
+    std::size_t n = data.size();
+    std::size_t full = n - n % 8;
+    for (std::size_t i = 0; i < full; i += 8) {
+        std::uint64_t m = load_le64(data.data() + i);
+        v3 ^= m;
+        sip_round(v0, v1, v2, v3);
+        sip_round(v0, v1, v2, v3);
+        v0 ^= m;
+    }
+    std::uint64_t last = static_cast<std::uint64_t>(n & 0xff) << 56;
+    for (std::size_t i = 0; i < n % 8; ++i)
+        last |= static_cast<std::uint64_t>(data[full + i]) << (8 * i);
+    v3 ^= last;
+    sip_round(v0, v1, v2, v3);
+    sip_round(v0, v1, v2, v3);
+    v0 ^= last;
+    v2 ^= 0xff;
+    for (int i = 0; i < 4; ++i)
+        sip_round(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+SynCookie syncookie_make(const SipKey& key, const SynCookieSettings& s,
+                         const SynCookieRequest& req, std::uint64_t now_ns,
+                         std::uint32_t ts_now) {
+    std::uint32_t mss_index = 0;
+    for (std::uint32_t i = 0; i < kSynCookieMssTable.size(); ++i)
+        if (kSynCookieMssTable[i] <= req.peer_mss)
+            mss_index = i;
+    std::uint32_t opt_bits = 0;
+    SynCookie c;
+    if (req.timestamps) {
+        std::uint32_t ws = kTsNoWscale;
+        if (req.peer_wscale)
+            ws = *req.peer_wscale > 14 ? 14 : *req.peer_wscale; // RFC 7323 2.3
+        opt_bits = ws | (req.sack_permitted ? kTsSackBit : 0);
+        std::uint32_t tsval = (ts_now & ~kTsOptMask) | opt_bits;
+        if (static_cast<std::int32_t>(tsval - ts_now) > 0)
+            tsval -= kTsOptMask + 1; // never ahead of our clock
+        c.tsval = tsval;
+    }
+    std::uint64_t counter = now_ns / s.period_ns;
+    std::uint32_t hash =
+        cookie_hash(key, req.tuple, req.peer_isn, counter, mss_index, req.timestamps, opt_bits);
+    c.iss = TcpSeq((static_cast<std::uint32_t>(counter & kCounterMask) << kCounterShift) |
+                   (mss_index << kMssShift) | hash);
+    c.mss = kSynCookieMssTable[mss_index];
+    return c;
+}
+
+SynCookieError syncookie_check(const SipKey& key, const SynCookieSettings& s,
+                               const FourTuple& tuple, TcpSeq seg_seq, TcpSeq seg_ack,
+                               std::optional<std::uint32_t> tsecr, std::uint64_t now_ns,
+                               SynCookieAccepted& out) {
+    std::uint32_t cookie = (seg_ack - 1).raw();
+    TcpSeq peer_isn = seg_seq - 1;
+    std::uint64_t now_counter = now_ns / s.period_ns;
+    std::uint32_t age =
+        (static_cast<std::uint32_t>(now_counter) - (cookie >> kCounterShift)) & kCounterMask;
+    if (age > s.max_age_periods || age > now_counter)
+        return SynCookieError::expired;
+    std::uint64_t counter = now_counter - age;
+    std::uint32_t mss_index = (cookie >> kMssShift) & kMssMask;
+    bool ts = tsecr.has_value();
+    std::uint32_t opt_bits = ts ? (*tsecr & kTsOptMask) : 0;
+    if (cookie_hash(key, tuple, peer_isn, counter, mss_index, ts, opt_bits) != (cookie & kHashMask))
+        return SynCookieError::bad_hash;
+    out = SynCookieAccepted{};
+    out.iss = TcpSeq(cookie);
+    out.irs = peer_isn;
+    out.mss = kSynCookieMssTable[mss_index];
+    out.timestamps = ts;
+    if (ts) {
+        std::uint32_t ws = opt_bits & kTsNoWscale;
+        if (ws != kTsNoWscale)
+            out.peer_wscale = static_cast<std::uint8_t>(ws);
+        out.sack_permitted = (opt_bits & kTsSackBit) != 0;
+    }
+    return SynCookieError::ok;
+}
+
+} // namespace smtpgw::tcp

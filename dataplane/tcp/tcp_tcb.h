@@ -1,0 +1,286 @@
+// tcp_tcb.h: the TCP control block as a sans-I/O core.
+//
+// Purpose: one connection's state machine. The caller (the per-lcore adapter)
+// feeds decoded segments and the time, and drains what the core wants done:
+//   on_segment(seg, now) / on_timer(now) / send() / close() / abort()
+//   then next_segment(now, out) until it returns false (segments to transmit),
+//   take_events() (established, readable, peer closed, reset, closed ...),
+//   receive() (in-order data for the application), next_expiry() (when to
+//   call on_timer next).
+// No socket, clock, randomness, logging or global state: ISS and the
+// timestamp offset are chosen by the caller (RFC 6528), abnormal events are
+// counted in the caller's TcpCounters (tcp_events.def).
+// RFCs: 9293 (state machine; 3.10.7 "segment arrives" steps are marked in
+// tcp_input.cc), 5961 (RST/SYN challenge ACKs, ACK acceptance), 6298 (RTO,
+// Karn, backoff), 5681 + 6582 (slow start, congestion avoidance, fast
+// retransmit, NewReno), 7323 (window scale, timestamps, PAWS), 1122 4.2.3.2
+// (delayed ACK), 1122 4.2.3.3-4 (SWS avoidance), 9293 3.8.6.1 (persist).
+// Security: buffers are fixed at construction (TcpSettings); the receive
+// window is their free space, so a peer cannot make us hold more. RST and
+// SYN are accepted only at RCV.NXT, otherwise challenged (rate limited); ACKs
+// for unsent data are refused; a tiny peer MSS is raised to min_peer_mss.
+// Not yet implemented: out-of-order reassembly (such segments are dropped
+// with a duplicate ACK and recovered by fast retransmit or RTO), SACK, urgent
+// data (ignored), data carried on SYN segments (ignored, not acknowledged).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string_view>
+
+#include "tcp/tcp_events.h"
+#include "tcp/tcp_packet.h"
+#include "tcp/tcp_ring.h"
+#include "tcp/tcp_seq.h"
+
+namespace smtpgw::tcp {
+
+inline constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
+inline constexpr std::uint64_t kMs = 1'000'000;      // nanoseconds per millisecond
+inline constexpr std::uint64_t kSec = 1'000'000'000; // nanoseconds per second
+
+// Every limit with its default and the reason for it.
+struct TcpSettings {
+    // Bounds the memory one connection holds for unacknowledged data.
+    std::uint32_t send_buffer_bytes = 64 * 1024;
+    // Bounds what a peer can make us buffer; the window we advertise.
+    std::uint32_t recv_buffer_bytes = 64 * 1024;
+    // Our MSS: a 1500-byte Ethernet MTU minus 40 bytes of IPv4 + TCP headers.
+    std::uint16_t mss = 1460;
+    // Assumed when the SYN has no MSS option (RFC 9293 3.7.1, IPv4 value).
+    std::uint16_t default_peer_mss = 536;
+    // A tiny advertised MSS turns one write into thousands of segments.
+    std::uint16_t min_peer_mss = 88;
+    // RFC 7323: windows above 64 KiB; offered when the buffer needs it.
+    bool window_scaling = true;
+    // RFC 7323: PAWS against old duplicates after sequence wraparound.
+    bool timestamps = true;
+    // RFC 7323 5.4: timestamp clock tick, between 1 ms and 1 s.
+    std::uint64_t ts_tick_ns = 1 * kMs;
+    // RFC 6298 2.1: RTO before the first RTT sample.
+    std::uint64_t rto_initial_ns = 1 * kSec;
+    // Lower RTO bound: 200 ms as Linux, below RFC 6298's 1 s, since a
+    // spurious retransmission is cheaper than a 1 s stall on a LAN edge.
+    std::uint64_t rto_min_ns = 200 * kMs;
+    // RFC 6298 2.5: an upper bound of at least 60 s.
+    std::uint64_t rto_max_ns = 60 * kSec;
+    // Consecutive RTOs on data before giving up (about 2 minutes of backoff).
+    std::uint32_t max_retransmits = 8;
+    // SYN or SYN-ACK retransmissions before giving up: half-open state costs memory.
+    std::uint32_t max_syn_retransmits = 4;
+    // TIME-WAIT (2 MSL): answers a retransmitted FIN whose final ACK was lost.
+    std::uint64_t time_wait_ns = 60 * kSec;
+    // FIN-WAIT-2 with no acceptable segment from the peer: a vanished or
+    // silent peer cannot pin the connection.
+    std::uint64_t fin_wait2_timeout_ns = 60 * kSec;
+    // RFC 1122 4.2.3.2 allows up to 500 ms; 40 ms as Linux; 0 acks every segment.
+    std::uint64_t delayed_ack_ns = 40 * kMs;
+    // RFC 6928: initial congestion window in segments.
+    std::uint32_t initial_cwnd_segments = 10;
+    // RFC 5961 7: challenge ACKs per interval, so an attacker cannot make us flood.
+    std::uint32_t challenge_ack_limit = 10;
+    std::uint64_t challenge_ack_interval_ns = 1 * kSec;
+};
+
+enum class TcpState : std::uint8_t {
+    closed,
+    listen,
+    syn_sent,
+    syn_received,
+    established,
+    fin_wait_1,
+    fin_wait_2,
+    close_wait,
+    closing,
+    last_ack,
+    time_wait,
+};
+
+std::string_view state_name(TcpState s);
+
+// Events for the application, returned as a bit set by take_events().
+namespace app_event {
+inline constexpr std::uint32_t kEstablished = 1u << 0; // handshake completed
+inline constexpr std::uint32_t kReadable = 1u << 1;    // new in-order data: call receive()
+inline constexpr std::uint32_t kPeerClosed = 1u << 2;  // FIN received: no more data will come
+inline constexpr std::uint32_t kReset = 1u << 3;       // RST received: the connection is gone
+inline constexpr std::uint32_t kTimedOut = 1u << 4;    // retransmissions gave up
+inline constexpr std::uint32_t kSendSpace = 1u << 5;   // acknowledged data freed send buffer
+inline constexpr std::uint32_t kClosed = 1u << 6;      // CLOSED: drain next_segment(), then free
+} // namespace app_event
+
+// A segment to transmit. The payload is a view into the send buffer, valid
+// until the next call that changes this TCB.
+struct OutSegment {
+    TcpHeader header;
+    RingView payload;
+};
+
+// For a segment that reaches no connection (RFC 9293 3.10.7.1): fills `out`
+// with the RST to answer it (ports swapped) and returns true, or returns
+// false when the segment is itself a RST (never answer a RST).
+bool make_reset_for(const Segment& seg, TcpHeader& out);
+
+class Tcb {
+  public:
+    // `counters` must outlive the TCB and be written by its lcore only.
+    Tcb(const TcpSettings& settings, TcpCounters& counters, std::uint16_t local_port,
+        std::uint16_t remote_port);
+
+    // Passive open: LISTEN for this 4-tuple. `iss` per RFC 6528 and the
+    // timestamp offset (RFC 7323 5.4) are the caller's. Contract: state is CLOSED.
+    void listen(TcpSeq iss, std::uint32_t ts_offset = 0);
+    // Active open: SYN-SENT; the SYN comes out of next_segment().
+    void connect(TcpSeq iss, std::uint64_t now, std::uint32_t ts_offset = 0);
+
+    // Processes one segment whose checksum the caller verified. Never fails:
+    // unacceptable segments are counted and dropped (possibly answered).
+    void on_segment(const Segment& seg, std::uint64_t now);
+    // Runs the timers due at `now` (harmless when none is).
+    void on_timer(std::uint64_t now);
+    // When on_timer must be called next, or kNever.
+    std::uint64_t next_expiry() const;
+    // The next segment to transmit, if any. Call until it returns false after
+    // every other call.
+    bool next_segment(std::uint64_t now, OutSegment& out);
+    // Clears and returns the pending app_event bits.
+    std::uint32_t take_events();
+
+    // Queues bytes to send; returns how many fit (0 after close() or when the
+    // state cannot send). Allowed from SYN-SENT on (RFC 9293 3.10.2).
+    std::size_t send(std::span<const std::uint8_t> data);
+    // Copies and consumes received in-order bytes; may open the window.
+    std::size_t receive(std::span<std::uint8_t> out);
+    std::size_t readable() const { return rcv_buf_.size(); }
+    std::size_t send_space() const { return snd_buf_.free(); }
+    // Graceful close (RFC 9293 3.10.4): FIN after the queued data.
+    void close();
+    // Abort (RFC 9293 3.10.5): RST to the peer when synchronized, then CLOSED.
+    void abort();
+
+    // Introspection for the console and tests.
+    TcpState state() const { return state_; }
+    TcpSeq snd_una() const { return snd_una_; }
+    TcpSeq snd_nxt() const { return snd_nxt_; }
+    TcpSeq rcv_nxt() const { return rcv_nxt_; }
+    std::uint32_t snd_wnd() const { return snd_wnd_; }
+    std::uint32_t cwnd() const { return cwnd_; }
+    std::uint64_t rto_ns() const { return rto_; }
+    std::uint16_t effective_mss() const { return eff_mss_; }
+    std::uint8_t snd_wscale() const { return snd_wscale_; }
+    std::uint8_t rcv_wscale() const { return rcv_wscale_; }
+    bool timestamps_enabled() const { return ts_enabled_; }
+
+  private:
+    // tcp_input.cc
+    void input_closed(const Segment& seg);
+    void input_listen(const Segment& seg, std::uint64_t now);
+    void input_syn_sent(const Segment& seg, std::uint64_t now);
+    void input_synchronized(const Segment& seg, std::uint64_t now);
+    bool process_ack(const Segment& seg, std::uint64_t now);
+    void process_text_and_fin(const Segment& seg, std::uint64_t now);
+    void accept_syn_options(const TcpOptions& o);
+    void update_send_window(const Segment& seg);
+    void challenge_ack(std::uint64_t now);
+    void reset_with(TcpSeq seq, TcpSeq ack, bool with_ack);
+    void enter_established();
+    void enter_time_wait(std::uint64_t now);
+    void enter_closed();
+    void schedule_ack(std::uint64_t now, bool immediate);
+
+    // tcp_output.cc
+    void fill_common(OutSegment& out, TcpSeq seq, std::uint8_t flag_bits, std::uint64_t now);
+    void fill_syn(OutSegment& out, bool with_ack, std::uint64_t now);
+    std::uint32_t fill_data(OutSegment& out, TcpSeq seq, std::uint32_t max_len, std::uint64_t now);
+    void after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t now);
+    bool try_send_data(OutSegment& out, std::uint64_t now);
+    std::uint16_t window_to_advertise(bool syn) const;
+    std::uint32_t ts_now(std::uint64_t now) const;
+
+    // tcp_timers.cc
+    void on_rtx_timeout(std::uint64_t now);
+    void on_persist_timeout(std::uint64_t now);
+    void rtt_sample(std::uint64_t rtt_ns);
+    void arm_rtx(std::uint64_t now);
+    void update_persist(std::uint64_t now, bool blocked);
+
+    // Sequence bookkeeping helpers.
+    TcpSeq snd_buf_seq() const { return snd_buf_seq_; }
+    TcpSeq data_end() const { return snd_buf_seq() + static_cast<std::uint32_t>(snd_buf_.size()); }
+    bool fin_acked() const { return fin_queued_ && snd_una_ == data_end() + 1; }
+    std::uint32_t flight_size() const { return seq_distance(snd_una_, snd_max_); }
+    std::uint32_t rcv_wnd() const { return static_cast<std::uint32_t>(rcv_buf_.free()); }
+
+    TcpSettings s_;
+    TcpCounters& counters_;
+    std::uint16_t local_port_;
+    std::uint16_t remote_port_;
+    TcpState state_ = TcpState::closed;
+    std::uint32_t events_ = 0;
+
+    ByteRing snd_buf_;
+    ByteRing rcv_buf_;
+
+    // RFC 9293 3.3.1 send sequence variables (SND.MAX: highest sent).
+    TcpSeq iss_, snd_una_, snd_nxt_, snd_max_, snd_wl1_, snd_wl2_;
+    std::uint32_t snd_wnd_ = 0;
+    std::uint32_t max_snd_wnd_ = 0;
+    TcpSeq snd_buf_seq_;      // sequence number of the first byte in snd_buf_
+    bool fin_queued_ = false; // close() called: FIN follows the data
+    // Receive sequence variables.
+    TcpSeq irs_, rcv_nxt_;
+    TcpSeq rcv_adv_; // right edge of the window last advertised
+    bool fin_received_ = false;
+
+    // Negotiated options.
+    std::uint16_t peer_mss_ = 536;
+    std::uint16_t eff_mss_ = 536; // payload bytes per segment
+    bool ws_offered_ = false;     // we put window scale in our SYN / SYN-ACK
+    bool ts_offered_ = false;
+    bool ws_enabled_ = false;     // both SYNs carried window scale
+    std::uint8_t snd_wscale_ = 0; // shift applied to windows the peer sends
+    std::uint8_t rcv_wscale_ = 0; // shift applied to windows we send
+    std::uint8_t my_wscale_ = 0;  // the shift we offer
+    bool ts_enabled_ = false;
+    std::uint32_t ts_offset_ = 0;
+    std::uint32_t ts_recent_ = 0;
+    TcpSeq last_ack_sent_;
+
+    // Pending output.
+    bool ack_now_ = false;
+    bool retransmit_one_ = false; // fast retransmit / NewReno partial ACK
+    bool probe_now_ = false;      // persist probe
+    bool rst_pending_ = false;
+    TcpHeader rst_;
+    std::uint32_t unacked_segments_ = 0; // received, not yet acknowledged
+
+    // RFC 6298 state.
+    std::uint64_t srtt_ = 0, rttvar_ = 0;
+    std::uint64_t rto_;
+    bool have_rtt_ = false;
+    bool rtt_timing_ = false;
+    TcpSeq rtt_seq_;
+    std::uint64_t rtt_start_ = 0;
+    std::uint32_t retries_ = 0;
+
+    // RFC 5681 / 6582 state.
+    std::uint32_t cwnd_ = 0, ssthresh_ = 0;
+    std::uint32_t dupacks_ = 0;
+    bool in_recovery_ = false;
+    TcpSeq recover_;
+
+    // Timers (absolute, kNever when stopped).
+    std::uint64_t rtx_at_ = kNever;
+    std::uint64_t persist_at_ = kNever;
+    std::uint64_t persist_interval_ = 0;
+    std::uint64_t delack_at_ = kNever;
+    std::uint64_t state_at_ = kNever; // TIME-WAIT or FIN-WAIT-2 end
+
+    // RFC 5961 7 rate limit.
+    std::uint64_t challenge_window_start_ = 0;
+    std::uint32_t challenge_count_ = 0;
+};
+
+} // namespace smtpgw::tcp

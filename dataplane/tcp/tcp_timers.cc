@@ -1,0 +1,129 @@
+// tcp_timers.cc: retransmission, persist, delayed-ACK and state timers.
+//
+// Purpose: the control block's clocks are absolute deadlines compared with
+// the caller's `now`; next_expiry() tells the caller when to call on_timer().
+// RFCs: 6298 (RTO computation 2, management 5, Karn 3, backoff 5.5), 5681
+// 3.1 (loss window after an RTO), 6582 (recover after an RTO), 9293 3.8.6.1
+// (persist), 1122 4.2.3.2 (delayed ACK), 9293 3.6 (TIME-WAIT, 2 MSL).
+// Security: every timer is bounded by a TcpSettings value; a silent peer is
+// given up on after max_retransmits / max_syn_retransmits, a stuck
+// FIN-WAIT-2 after fin_wait2_timeout_ns.
+#include <algorithm>
+
+#include "tcp/tcp_tcb.h"
+
+namespace smtpgw::tcp {
+
+std::uint64_t Tcb::next_expiry() const {
+    return std::min({rtx_at_, persist_at_, delack_at_, state_at_});
+}
+
+void Tcb::on_timer(std::uint64_t now) {
+    if (state_at_ <= now) {
+        state_at_ = kNever;
+        if (state_ == TcpState::fin_wait_2) {
+            counters_.count(TcpEvent::fin_wait2_timeout);
+            enter_closed();
+            return;
+        }
+        if (state_ == TcpState::time_wait) {
+            enter_closed();
+            return;
+        }
+    }
+    if (rtx_at_ <= now)
+        on_rtx_timeout(now);
+    if (persist_at_ <= now)
+        on_persist_timeout(now);
+    if (delack_at_ <= now) {
+        delack_at_ = kNever;
+        ack_now_ = true;
+    }
+}
+
+void Tcb::arm_rtx(std::uint64_t now) { rtx_at_ = now + rto_; }
+
+void Tcb::rtt_sample(std::uint64_t r) {
+    // RFC 6298 2.2 and 2.3 (alpha = 1/8, beta = 1/4, K = 4). The clock
+    // granularity G is the caller's nanosecond clock: negligible, so the
+    // lower bound is rto_min_ns alone (2.4).
+    if (!have_rtt_) {
+        srtt_ = r;
+        rttvar_ = r / 2;
+        have_rtt_ = true;
+    } else {
+        std::uint64_t delta = srtt_ > r ? srtt_ - r : r - srtt_;
+        rttvar_ = (3 * rttvar_ + delta) / 4;
+        srtt_ = (7 * srtt_ + r) / 8;
+    }
+    rto_ = std::clamp(srtt_ + 4 * rttvar_, s_.rto_min_ns, s_.rto_max_ns);
+}
+
+void Tcb::on_rtx_timeout(std::uint64_t now) {
+    rtx_at_ = kNever;
+    if (state_ == TcpState::syn_sent || state_ == TcpState::syn_received) {
+        if (++retries_ > s_.max_syn_retransmits) {
+            counters_.count(TcpEvent::retransmit_giveup);
+            events_ |= app_event::kTimedOut;
+            enter_closed();
+            return;
+        }
+        counters_.count(TcpEvent::rto_expired);
+        snd_nxt_ = iss_; // resend the SYN / SYN-ACK
+        rtt_timing_ = false;
+        rto_ = std::min(rto_ * 2, s_.rto_max_ns);
+        rtx_at_ = now + rto_;
+        return;
+    }
+    if (snd_una_ == snd_max_)
+        return; // nothing outstanding
+    if (++retries_ > s_.max_retransmits) {
+        // RFC 9293 3.8.3 R2: give up; tell the peer, which may still be there.
+        counters_.count(TcpEvent::retransmit_giveup);
+        events_ |= app_event::kTimedOut;
+        reset_with(snd_max_, TcpSeq(0), false);
+        snd_buf_.clear();
+        enter_closed();
+        return;
+    }
+    counters_.count(TcpEvent::rto_expired);
+    // RFC 5681 3.1 eq. 4 (first timeout of this loss only) and eq. 5.
+    if (retries_ == 1)
+        ssthresh_ = std::max<std::uint32_t>(flight_size() / 2, 2u * eff_mss_);
+    cwnd_ = eff_mss_;
+    // RFC 6582 4: no fast retransmit for the data sent before the timeout.
+    in_recovery_ = false;
+    recover_ = snd_max_;
+    dupacks_ = 0;
+    retransmit_one_ = false;
+    // RFC 6298 5.4-5.6: resend from SND.UNA, back off, restart the timer.
+    snd_nxt_ = snd_una_;
+    rtt_timing_ = false;
+    rto_ = std::min(rto_ * 2, s_.rto_max_ns);
+    rtx_at_ = now + rto_;
+}
+
+void Tcb::update_persist(std::uint64_t now, bool blocked) {
+    // RFC 9293 3.8.6.1: data waits on the peer's window with nothing in
+    // flight, so no ACK will come by itself: probe.
+    if (blocked && snd_una_ == snd_max_) {
+        if (persist_at_ == kNever) {
+            if (persist_interval_ == 0)
+                persist_interval_ = std::max(rto_, s_.rto_min_ns);
+            persist_at_ = now + persist_interval_;
+        }
+    } else {
+        persist_at_ = kNever;
+        persist_interval_ = 0;
+    }
+}
+
+void Tcb::on_persist_timeout(std::uint64_t now) {
+    persist_at_ = kNever;
+    counters_.count(TcpEvent::zero_window_probe);
+    probe_now_ = true;
+    persist_interval_ = std::min(persist_interval_ * 2, s_.rto_max_ns);
+    persist_at_ = now + persist_interval_;
+}
+
+} // namespace smtpgw::tcp

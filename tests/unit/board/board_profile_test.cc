@@ -1,0 +1,340 @@
+// board_profile_test.cc: unit tests of board/board_profile.{h,cc}: the
+// embedded `virtual` board (the lab of shared/lab.md), a real-box profile
+// read from the source tree, the EAL arguments built from each, and the
+// "FILE:LINE: reason" refusal of every kind of bad line.
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "board_profile.h"
+#include "net/addr.h"
+
+#include "CppUTest/TestHarness.h"
+
+using namespace smtpgw;
+using namespace smtpgw::board;
+
+#ifndef SMTPGW_BOARD_SOURCE_DIR
+#error "SMTPGW_BOARD_SOURCE_DIR must name the source board/ directory (set by CMake)"
+#endif
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        FAIL_TEST(("cannot open " + path).c_str());
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// Parses and fails the test with the parser's message on error.
+BoardProfile parse_ok(const std::string& text, const char* file) {
+    auto r = parse_board_profile(text, file);
+    if (auto* e = std::get_if<BoardError>(&r))
+        FAIL_TEST(("unexpected error: " + e->message).c_str());
+    return std::get<BoardProfile>(r);
+}
+
+// The error text, or "(parsed)" when the profile was accepted.
+std::string parse_error(const std::string& text, const char* file = "t.conf") {
+    auto r = parse_board_profile(text, file);
+    if (auto* e = std::get_if<BoardError>(&r))
+        return e->message;
+    return "(parsed)";
+}
+
+std::string joined(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& a : v)
+        s += (s.empty() ? "" : " ") + a;
+    return s;
+}
+
+std::string v4s(net::Ipv4Addr a) { return net::to_string(a); }
+std::string v6s(const net::Ipv6Addr& a) { return net::to_string(a); }
+
+// The smallest profile that parses: seven lines, so an appended line is line 8.
+const std::string kMinimal = "board.name = t\n"
+                             "lcores.main = 0\n"
+                             "lcores.workers = 1\n"
+                             "port.wan.device = net_af_packet0\n"
+                             "port.wan.ipv4 = 203.0.113.1/24\n"
+                             "port.lan.device = net_af_packet1\n"
+                             "port.lan.ipv4 = 198.51.100.1/24\n";
+
+} // namespace
+
+TEST_GROUP(BoardProfile){};
+
+TEST(BoardProfile, EmbeddedVirtualBoardParses) {
+    const char* text = embedded_board_text("virtual");
+    CHECK_TRUE(text != nullptr);
+    BoardProfile b = parse_ok(text, "virtual");
+    STRCMP_EQUAL("virtual", b.name.c_str());
+    STRCMP_CONTAINS("af_packet", b.description.c_str());
+    STRCMP_EQUAL("--no-huge --no-pci -m 512 --no-shconf --log-level=lib.eal:warning",
+                 joined(b.eal_args).c_str());
+    UNSIGNED_LONGS_EQUAL(0, b.main_lcore);
+    UNSIGNED_LONGS_EQUAL(1, b.worker_lcores.size());
+    UNSIGNED_LONGS_EQUAL(1, b.worker_lcores[0]);
+    CHECK_TRUE(b.idle_backoff);
+    UNSIGNED_LONGS_EQUAL(200, b.idle_sleep_max_us);
+    UNSIGNED_LONGS_EQUAL(8191, b.mbufs);
+    UNSIGNED_LONGS_EQUAL(1024, b.neighbor_cache_size);
+    UNSIGNED_LONGS_EQUAL(300, b.neighbor_max_age_s);
+    STRCMP_EQUAL("/run/smtpgw/control.sock", b.control_socket.c_str());
+    UNSIGNED_LONGS_EQUAL(2, b.ports.size());
+}
+
+TEST(BoardProfile, EmbeddedVirtualBoardMatchesTheLabAddresses) {
+    BoardProfile b = parse_ok(embedded_board_text("virtual"), "virtual");
+    const PortProfile* wan = b.port("wan");
+    const PortProfile* lan = b.port("lan");
+    CHECK_TRUE(wan != nullptr);
+    CHECK_TRUE(lan != nullptr);
+    // WAN: gw-wan through net_af_packet0, 203.0.113.1/24 and 2001:db8:1::1/64,
+    // default routes via the upstream router .254.
+    STRCMP_EQUAL("net_af_packet0", wan->device.c_str());
+    STRCMP_EQUAL("iface=gw-wan,qpairs=1", wan->devargs.c_str());
+    CHECK_TRUE(wan->is_virtual_device());
+    STRCMP_EQUAL("203.0.113.1/24", net::to_string(wan->ipv4).c_str());
+    CHECK_TRUE(wan->ipv6.has_value());
+    STRCMP_EQUAL("2001:db8:1::1/64", net::to_string(*wan->ipv6).c_str());
+    CHECK_TRUE(wan->gateway4.has_value());
+    STRCMP_EQUAL("203.0.113.254", v4s(*wan->gateway4).c_str());
+    CHECK_TRUE(wan->gateway6.has_value());
+    STRCMP_EQUAL("2001:db8:1::254", v6s(*wan->gateway6).c_str());
+    UNSIGNED_LONGS_EQUAL(1500, wan->mtu);
+    CHECK_TRUE(wan->ipv4.contains(*net::parse_ipv4("203.0.113.10"))); // the default client
+    // LAN: gw-lan through net_af_packet1, 198.51.100.1/24 and 2001:db8:2::1/64,
+    // with the LAN mail server 198.51.100.25 / 2001:db8:2::25 on link.
+    STRCMP_EQUAL("net_af_packet1", lan->device.c_str());
+    STRCMP_EQUAL("iface=gw-lan,qpairs=1", lan->devargs.c_str());
+    STRCMP_EQUAL("198.51.100.1/24", net::to_string(lan->ipv4).c_str());
+    CHECK_TRUE(lan->ipv6.has_value());
+    STRCMP_EQUAL("2001:db8:2::1/64", net::to_string(*lan->ipv6).c_str());
+    CHECK_FALSE(lan->gateway4.has_value());
+    CHECK_FALSE(lan->gateway6.has_value());
+    CHECK_TRUE(lan->ipv4.contains(*net::parse_ipv4("198.51.100.25")));
+    CHECK_TRUE(lan->ipv6->contains(*net::parse_ipv6("2001:db8:2::25")));
+    CHECK_TRUE(b.port("dmz") == nullptr);
+}
+
+TEST(BoardProfile, OnlyTheVirtualBoardIsEmbedded) {
+    CHECK_TRUE(embedded_board_text("x710-2port") == nullptr);
+    CHECK_TRUE(embedded_board_text("") == nullptr);
+    CHECK_TRUE(embedded_board_text("Virtual") == nullptr);
+}
+
+TEST(BoardProfile, EalArgumentsBringUpTheVirtualBoardOnAfPacket) {
+    BoardProfile b = parse_ok(embedded_board_text("virtual"), "virtual");
+    const std::vector<std::string> want = {
+        "-l",
+        "0,1",
+        "--main-lcore=0",
+        "--file-prefix=smtpgw-lab",
+        "--vdev=net_af_packet0,iface=gw-wan,qpairs=1",
+        "--vdev=net_af_packet1,iface=gw-lan,qpairs=1",
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        "512",
+        "--no-shconf",
+        "--log-level=lib.eal:warning",
+    };
+    STRCMP_EQUAL(joined(want).c_str(), joined(eal_arguments(b, "smtpgw-lab")).c_str());
+    UNSIGNED_LONGS_EQUAL(want.size(), eal_arguments(b, "smtpgw-lab").size());
+}
+
+TEST(BoardProfile, RealBoxProfileParsesFromItsFile) {
+    const std::string path = SMTPGW_BOARD_SOURCE_DIR "/x710-2port/board.conf";
+    BoardProfile b = parse_ok(read_file(path), path.c_str());
+    STRCMP_EQUAL("x710-2port", b.name.c_str());
+    UNSIGNED_LONGS_EQUAL(1, b.main_lcore);
+    UNSIGNED_LONGS_EQUAL(2, b.worker_lcores.size());
+    UNSIGNED_LONGS_EQUAL(2, b.worker_lcores[0]);
+    UNSIGNED_LONGS_EQUAL(3, b.worker_lcores[1]);
+    CHECK_FALSE(b.idle_backoff);
+    UNSIGNED_LONGS_EQUAL(200, b.idle_sleep_max_us); // not set: the default
+    UNSIGNED_LONGS_EQUAL(262143, b.mbufs);
+    UNSIGNED_LONGS_EQUAL(4096, b.neighbor_cache_size);
+    const PortProfile* wan = b.port("wan");
+    const PortProfile* lan = b.port("lan");
+    CHECK_TRUE(wan != nullptr && lan != nullptr);
+    STRCMP_EQUAL("0000:03:00.0", wan->device.c_str());
+    STRCMP_EQUAL("", wan->devargs.c_str());
+    CHECK_FALSE(wan->is_virtual_device());
+    STRCMP_EQUAL("0000:03:00.1", lan->device.c_str());
+    STRCMP_EQUAL("203.0.113.254", v4s(*wan->gateway4).c_str());
+}
+
+TEST(BoardProfile, RealBoxEalArgumentsAllowItsPciDevices) {
+    const std::string path = SMTPGW_BOARD_SOURCE_DIR "/x710-2port/board.conf";
+    BoardProfile b = parse_ok(read_file(path), path.c_str());
+    const std::vector<std::string> want = {
+        "-l",
+        "1,2,3",
+        "--main-lcore=1",
+        "--file-prefix=smtpgw",
+        "--allow=0000:03:00.0",
+        "--allow=0000:03:00.1",
+        "--huge-dir=/dev/hugepages",
+        "-n",
+        "4",
+        "--log-level=lib.eal:notice",
+    };
+    STRCMP_EQUAL(joined(want).c_str(), joined(eal_arguments(b, "smtpgw")).c_str());
+}
+
+TEST(BoardProfile, DevargsAreAppendedToPciDevicesToo) {
+    BoardProfile b = parse_ok(kMinimal + "port.wan.device = 0000:03:00.0\n"
+                                         "port.wan.devargs = rx_low_latency=1\n",
+                              "t.conf");
+    auto args = eal_arguments(b, "p");
+    STRCMP_EQUAL("-l 0,1 --main-lcore=0 --file-prefix=p --allow=0000:03:00.0,rx_low_latency=1 "
+                 "--vdev=net_af_packet1",
+                 joined(args).c_str());
+}
+
+TEST(BoardProfile, MinimalProfileGetsTheDocumentedDefaults) {
+    BoardProfile b = parse_ok(kMinimal, "t.conf");
+    CHECK_FALSE(b.idle_backoff);
+    UNSIGNED_LONGS_EQUAL(200, b.idle_sleep_max_us);
+    UNSIGNED_LONGS_EQUAL(8191, b.mbufs);
+    UNSIGNED_LONGS_EQUAL(1024, b.neighbor_cache_size);
+    UNSIGNED_LONGS_EQUAL(300, b.neighbor_max_age_s);
+    STRCMP_EQUAL("/run/smtpgw/control.sock", b.control_socket.c_str());
+    UNSIGNED_LONGS_EQUAL(1500, b.port("wan")->mtu);
+    CHECK_FALSE(b.port("wan")->ipv6.has_value());
+    CHECK_TRUE(b.eal_args.empty());
+}
+
+TEST(BoardProfile, CommentsBlankLinesCrLfAndBlanksAroundTokensAreAccepted) {
+    const std::string text = "# a comment line\r\n"
+                             "\r\n"
+                             "   board.name   =   spaced   # trailing comment\r\n"
+                             "\tlcores.main=0\r\n"
+                             "lcores.workers = 1 , 2\r\n"
+                             "port.wan.device = net_af_packet0\r\n"
+                             "port.wan.ipv4 = 203.0.113.1/24\r\n"
+                             "port.lan.device = net_af_packet1\r\n"
+                             "port.lan.ipv4 = 198.51.100.1/24"; // no final newline
+    BoardProfile b = parse_ok(text, "t.conf");
+    STRCMP_EQUAL("spaced", b.name.c_str());
+    UNSIGNED_LONGS_EQUAL(2, b.worker_lcores.size());
+    UNSIGNED_LONGS_EQUAL(2, b.worker_lcores[1]);
+}
+
+TEST(BoardProfile, LineNumbersCountCommentsAndBlankLines) {
+    const std::string text = "# 1\n\n# 3\nboard.name = t\n\nbogus = 1\n";
+    STRCMP_EQUAL("my.conf:6: unknown key 'bogus'", parse_error(text, "my.conf").c_str());
+}
+
+TEST(BoardProfile, BadLinesAreRefusedWithFileLineAndReason) {
+    struct Case {
+        const char* line;
+        const char* reason;
+    } cases[] = {
+        {"frobnicate = 1", "unknown key 'frobnicate'"},
+        {"board.nam = x", "unknown key 'board.nam'"},
+        {"board.name", "expected 'key = value'"},
+        {"board.name =", "expected 'key = value'"},
+        {"= value", "expected 'key = value'"},
+        {"lcores.main = x", "lcores.main must be a core number"},
+        {"lcores.main = 1024", "lcores.main must be a core number"},
+        {"lcores.main = -1", "lcores.main must be a core number"},
+        {"lcores.main = 1 2", "lcores.main must be a core number"},
+        {"lcores.workers = 1,a", "lcores.workers must be a comma-separated list of core numbers"},
+        {"lcores.workers = 1;2", "lcores.workers must be a comma-separated list of core numbers"},
+        {"lcores.workers = 2048", "lcores.workers must be a comma-separated list of core numbers"},
+        {"fastpath.idle_backoff = yes", "fastpath.idle_backoff must be on or off"},
+        {"fastpath.idle_sleep_max_us = 100001", "fastpath.idle_sleep_max_us must be 0..100000"},
+        {"memory.mbufs = 1023", "memory.mbufs must be 1024..16777216"},
+        {"memory.mbufs = 16777217", "memory.mbufs must be 1024..16777216"},
+        {"memory.mbufs = 99999999999999999999999", "memory.mbufs must be 1024..16777216"},
+        {"neighbor.cache_size = 7", "neighbor.cache_size must be 8..1048576"},
+        {"neighbor.cache_size = 1048577", "neighbor.cache_size must be 8..1048576"},
+        {"neighbor.max_age_s = 0", "neighbor.max_age_s must be 1..86400"},
+        {"neighbor.max_age_s = 86401", "neighbor.max_age_s must be 1..86400"},
+        {"control.socket = run/control.sock", "control.socket must be an absolute path"},
+        {"port.wan = x", "port keys are port.ROLE.FIELD"},
+        {"port.dmz.device = net_null0", "port role must be wan or lan"},
+        {"port.WAN.device = net_null0", "port role must be wan or lan"},
+        {"port.wan.speed = 10G", "unknown port field 'speed'"},
+        {"port.wan.ipv4 = 203.0.113.1", "ipv4 must be ADDRESS/LEN with LEN 1..30"},
+        {"port.wan.ipv4 = 203.0.113.1/33", "ipv4 must be ADDRESS/LEN with LEN 1..30"},
+        {"port.wan.ipv4 = 203.0.113.1/31", "ipv4 must be ADDRESS/LEN with LEN 1..30"},
+        {"port.wan.ipv4 = 203.0.113.1/0", "ipv4 must be ADDRESS/LEN with LEN 1..30"},
+        {"port.wan.ipv4 = 203.0.113/24", "ipv4 must be ADDRESS/LEN with LEN 1..30"},
+        {"port.wan.ipv6 = 2001:db8:1::1", "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
+        {"port.wan.ipv6 = 2001:db8:1::1/127",
+         "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
+        {"port.wan.ipv6 = ff02::1/64", "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
+        {"port.wan.ipv6 = 203.0.113.1/24", "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
+        {"port.wan.gateway4 = 203.0.113", "gateway4 must be an IPv4 address"},
+        {"port.wan.gateway4 = 203.0.113.254/24", "gateway4 must be an IPv4 address"},
+        {"port.wan.gateway6 = 2001:db8:1::g", "gateway6 must be an IPv6 address"},
+        {"port.wan.mtu = 1279", "mtu must be 1280..9000"},
+        {"port.wan.mtu = 9001", "mtu must be 1280..9000"},
+        {"port.wan.mtu = 65536", "mtu must be 1280..9000"},
+        {"port.wan.mtu = jumbo", "mtu must be 1280..9000"},
+    };
+    for (const auto& c : cases) {
+        const std::string want = std::string("t.conf:8: ") + c.reason;
+        STRCMP_EQUAL_TEXT(want.c_str(), parse_error(kMinimal + c.line + "\n").c_str(), c.line);
+    }
+}
+
+TEST(BoardProfile, IncompleteOrInconsistentProfilesAreRefusedWithFileAndReason) {
+    // Whole-profile checks run after the last line: the message names the
+    // file only, since no single line is at fault.
+    auto without = [](const std::string& line) {
+        std::string t = kMinimal;
+        t.erase(t.find(line), line.size() + 1);
+        return t;
+    };
+    struct Case {
+        const char* name;
+        std::string text;
+        const char* reason;
+    } cases[] = {
+        {"no board.name", without("board.name = t"), "board.name is missing"},
+        {"no lcores.workers", without("lcores.workers = 1"), "lcores.workers is missing"},
+        {"workers include the main lcore", kMinimal + "lcores.workers = 1,0\n",
+         "a worker lcore cannot be the main lcore"},
+        {"main lcore moved onto a worker", kMinimal + "lcores.main = 1\n",
+         "a worker lcore cannot be the main lcore"},
+        {"no port.lan", kMinimal.substr(0, kMinimal.find("port.lan.")), "port.lan is missing"},
+        {"no port.wan.device", without("port.wan.device = net_af_packet0"),
+         "port.wan.device is missing"},
+        {"no port.lan.ipv4", without("port.lan.ipv4 = 198.51.100.1/24"),
+         "port.lan.ipv4 is missing"},
+        {"gateway4 off the subnet", kMinimal + "port.wan.gateway4 = 203.0.114.254\n",
+         "port.wan.gateway4 is not on the port's subnet"},
+        {"gateway6 without an ipv6 prefix", kMinimal + "port.lan.gateway6 = 2001:db8:2::254\n",
+         "port.lan.gateway6 is not on the port's subnet"},
+        {"gateway6 off the subnet",
+         kMinimal + "port.wan.ipv6 = 2001:db8:1::1/64\nport.wan.gateway6 = 2001:db8:9::1\n",
+         "port.wan.gateway6 is not on the port's subnet"},
+        {"empty file", "", "board.name is missing"},
+        {"only comments", "# nothing\n\n", "board.name is missing"},
+    };
+    for (const auto& c : cases) {
+        const std::string want = std::string("t.conf: ") + c.reason;
+        STRCMP_EQUAL_TEXT(want.c_str(), parse_error(c.text).c_str(), c.name);
+    }
+}
+
+TEST(BoardProfile, LinkLocalGateway6NeedsNoPrefix) {
+    BoardProfile b = parse_ok(kMinimal + "port.wan.gateway6 = fe80::1\n", "t.conf");
+    STRCMP_EQUAL("fe80::1", v6s(*b.port("wan")->gateway6).c_str());
+}
+
+TEST(BoardProfile, TheFirstBadLineStopsTheParse) {
+    STRCMP_EQUAL("t.conf:8: unknown key 'a'",
+                 parse_error(kMinimal + "a = 1\nb = 2\nport.wan.mtu = 1\n").c_str());
+}

@@ -1,0 +1,74 @@
+// tcp_ring_test.cc: the fixed-capacity byte ring behind TCP buffers.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tcp/tcp_ring.h"
+
+#include <CppUTest/TestHarness.h>
+
+using smtpgw::tcp::ByteRing;
+
+namespace {
+std::span<const std::uint8_t> bytes(const std::string& s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+std::string take(ByteRing& r, std::size_t n) {
+    std::vector<std::uint8_t> out(n);
+    std::size_t got = r.read(out);
+    return std::string(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(got));
+}
+} // namespace
+
+TEST_GROUP(ByteRing){};
+
+TEST(ByteRing, WriteRefusesBeyondCapacity) {
+    ByteRing r(8);
+    CHECK_EQUAL(5u, r.write(bytes("hello")));
+    CHECK_EQUAL(3u, r.write(bytes("world")));
+    CHECK_EQUAL(0u, r.free());
+    CHECK_EQUAL(0u, r.write(bytes("x")));
+    CHECK_EQUAL(std::string("hellowor"), take(r, 100));
+    CHECK_TRUE(r.empty());
+}
+
+TEST(ByteRing, PeekAcrossTheWrapGivesTwoPieces) {
+    ByteRing r(8);
+    r.write(bytes("abcdef"));
+    r.consume(4);
+    r.write(bytes("ghijkl")); // wraps: "ef" + "ghijkl"
+    auto v = r.peek(1, 6);
+    CHECK_EQUAL(6u, v.size());
+    CHECK_TRUE(!v.second.empty());
+    std::vector<std::uint8_t> out(6);
+    v.copy_to(out);
+    CHECK_EQUAL(std::string("fghijk"), std::string(out.begin(), out.end()));
+}
+
+TEST(ByteRing, PeekClipsToContents) {
+    ByteRing r(8);
+    r.write(bytes("abc"));
+    CHECK_EQUAL(2u, r.peek(1, 10).size());
+    CHECK_EQUAL(0u, r.peek(3, 1).size());
+}
+
+TEST(ByteRing, ManyWrapsKeepOrder) {
+    ByteRing r(7);
+    std::string expect, got;
+    for (int i = 0; i < 200; ++i) {
+        std::string piece(static_cast<std::size_t>(i % 5 + 1), static_cast<char>('a' + i % 26));
+        std::size_t n = r.write(bytes(piece));
+        expect += piece.substr(0, n);
+        got += take(r, static_cast<std::size_t>(i % 4 + 1));
+    }
+    got += take(r, 100);
+    CHECK_EQUAL(expect, got);
+}
+
+TEST(ByteRing, ZeroCapacityIsHarmless) {
+    ByteRing r(0);
+    CHECK_EQUAL(0u, r.write(bytes("a")));
+    CHECK_EQUAL(0u, r.peek(0, 1).size());
+    r.consume(3);
+    CHECK_TRUE(r.empty());
+}

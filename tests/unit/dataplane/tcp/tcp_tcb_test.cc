@@ -1,0 +1,682 @@
+// tcp_tcb_test.cc: the TCP control block (tcp_tcb.h): handshakes, data,
+// closes, RFC 9293 3.10.7 input cases, RFC 5961 challenges, timers (RFC 6298),
+// flow control, fast retransmit and wraparound, all on a fake clock.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tcp_test_util.h"
+
+using namespace tcptest;
+
+namespace {
+
+constexpr std::uint16_t kPortA = 40000, kPortB = 25;
+
+TcpSettings quick_settings() {
+    TcpSettings s;
+    s.delayed_ack_ns = 0; // every test that wants delayed ACKs says so
+    return s;
+}
+
+struct Pair {
+    explicit Pair(const TcpSettings& sa = quick_settings(), const TcpSettings& sb = quick_settings())
+        : a(sa, kAddrA, kAddrB, kPortA, kPortB), b(sb, kAddrB, kAddrA, kPortB, kPortA) {}
+    Endpoint a; // the client (active opener)
+    Endpoint b; // the server (passive opener)
+
+    void open(TcpSeq iss_a = TcpSeq(1000), TcpSeq iss_b = TcpSeq(90000), std::uint64_t now = 0) {
+        b.tcb.listen(iss_b);
+        a.tcb.connect(iss_a, now);
+        pump(a, b, now);
+        CHECK(a.tcb.state() == TcpState::established);
+        CHECK(b.tcb.state() == TcpState::established);
+    }
+};
+
+std::string pattern(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    std::uint32_t x = seed * 2654435761u + 1;
+    for (auto& c : s) {
+        x = x * 1103515245u + 12345u;
+        c = static_cast<char>(x >> 24);
+    }
+    return s;
+}
+
+// Sends all of `data` from `from` to `to`, pumping as buffers fill.
+void transfer(Endpoint& from, Endpoint& to, const std::string& data, std::uint64_t now) {
+    std::size_t off = 0;
+    for (int guard = 0; off < data.size() && guard < 100000; ++guard) {
+        off += from.tcb.send(as_bytes(data).subspan(off));
+        pump(from, to, now);
+    }
+    pump(from, to, now);
+}
+
+Segment seg(std::uint8_t f, TcpSeq seq, TcpSeq ack, std::uint16_t wnd = 65535,
+            std::span<const std::uint8_t> payload = {}) {
+    Segment s;
+    s.header.src_port = kPortA;
+    s.header.dst_port = kPortB;
+    s.header.flags = f;
+    s.header.seq = seq;
+    s.header.ack = ack;
+    s.header.window = wnd;
+    s.payload = payload;
+    return s;
+}
+
+std::vector<OutSegment> outputs(Tcb& t, std::uint64_t now) {
+    std::vector<OutSegment> v;
+    OutSegment o;
+    while (t.next_segment(now, o) && v.size() < 1000)
+        v.push_back(o);
+    return v;
+}
+
+} // namespace
+
+TEST_GROUP(TcbHandshake){};
+
+TEST(TcbHandshake, PassiveOpenAnswersSynWithSynAckAndNegotiatedOptions) {
+    TcpCounters c;
+    TcpSettings s = quick_settings();
+    Tcb t(s, c, kPortB, kPortA);
+    t.listen(TcpSeq(5000));
+    Segment syn = seg(flags::kSyn, TcpSeq(100), TcpSeq(0));
+    syn.header.options.mss = 1400;
+    syn.header.options.window_scale = 2;
+    syn.header.options.timestamps = Timestamps{777, 0};
+    t.on_segment(syn, 0);
+    CHECK(t.state() == TcpState::syn_received);
+    auto out = outputs(t, 0);
+    CHECK_EQUAL(1u, out.size());
+    const TcpHeader& h = out[0].header;
+    CHECK_EQUAL(flags::kSyn | flags::kAck, h.flags);
+    CHECK_EQUAL(5000u, h.seq.raw());
+    CHECK_EQUAL(101u, h.ack.raw());
+    CHECK_EQUAL(1460, *h.options.mss);
+    CHECK_EQUAL(1, *h.options.window_scale); // 64 KiB needs a shift of 1
+    CHECK_EQUAL(777u, h.options.timestamps->echo);
+    CHECK_EQUAL(65535, h.window); // unscaled on a SYN
+    t.on_segment(seg(flags::kAck, TcpSeq(101), TcpSeq(5001)), 1000);
+    CHECK(t.state() == TcpState::established);
+    CHECK((t.take_events() & app_event::kEstablished) != 0);
+    CHECK_EQUAL(2, t.snd_wscale());
+    CHECK_EQUAL(1, t.rcv_wscale());
+    CHECK_EQUAL(1400 - 12, t.effective_mss()); // RFC 6691: timestamps take 12 bytes
+}
+
+TEST(TcbHandshake, NoOptionsInSynMeansNoneInSynAck) {
+    TcpCounters c;
+    Tcb t(quick_settings(), c, kPortB, kPortA);
+    t.listen(TcpSeq(5000));
+    t.on_segment(seg(flags::kSyn, TcpSeq(100), TcpSeq(0)), 0);
+    auto out = outputs(t, 0);
+    CHECK_EQUAL(1u, out.size());
+    CHECK_FALSE(out[0].header.options.window_scale.has_value());
+    CHECK_FALSE(out[0].header.options.timestamps.has_value());
+    CHECK_EQUAL(536, t.effective_mss()); // RFC 9293 3.7.1 default
+}
+
+TEST(TcbHandshake, ActiveAndPassiveOpenThroughTheWire) {
+    Pair p;
+    p.open();
+    CHECK_TRUE(p.a.saw(app_event::kEstablished));
+    CHECK_TRUE(p.b.saw(app_event::kEstablished));
+    CHECK_TRUE(p.a.tcb.timestamps_enabled());
+    CHECK_TRUE(p.b.tcb.timestamps_enabled());
+    CHECK(p.a.tcb.snd_nxt() == TcpSeq(1001));
+    CHECK(p.b.tcb.rcv_nxt() == TcpSeq(1001));
+}
+
+TEST(TcbHandshake, SimultaneousOpen) {
+    Pair p;
+    p.a.tcb.connect(TcpSeq(1000), 0);
+    p.b.tcb.connect(TcpSeq(90000), 0);
+    auto syn_a = p.a.output(0), syn_b = p.b.output(0);
+    CHECK_EQUAL(1u, syn_a.size());
+    CHECK_EQUAL(1u, syn_b.size());
+    p.b.tcb.on_segment(decode(syn_a[0]), 0);
+    p.a.tcb.on_segment(decode(syn_b[0]), 0);
+    CHECK(p.a.tcb.state() == TcpState::syn_received);
+    CHECK(p.b.tcb.state() == TcpState::syn_received);
+    pump(p.a, p.b, 0);
+    CHECK(p.a.tcb.state() == TcpState::established);
+    CHECK(p.b.tcb.state() == TcpState::established);
+    transfer(p.a, p.b, "HELO", 0);
+    CHECK_EQUAL(std::string("HELO"), p.b.received);
+}
+
+TEST(TcbHandshake, WindowScaleFollowsTheBufferSize) {
+    TcpSettings s = quick_settings();
+    s.recv_buffer_bytes = 256 * 1024;
+    Pair p(s, s);
+    p.open();
+    CHECK_EQUAL(3, p.a.tcb.rcv_wscale()); // 262144 >> 3 = 32768 fits 16 bits
+    CHECK_EQUAL(3, p.b.tcb.snd_wscale());
+    CHECK_EQUAL(256u * 1024u, p.b.tcb.snd_wnd());
+}
+
+TEST(TcbHandshake, DataQueuedBeforeEstablishedGoesOutAfter) {
+    Pair p;
+    p.b.tcb.listen(TcpSeq(7));
+    p.a.tcb.connect(TcpSeq(9), 0);
+    CHECK_EQUAL(5u, p.a.tcb.send(as_bytes("EHLO\n")));
+    pump(p.a, p.b, 0);
+    CHECK_EQUAL(std::string("EHLO\n"), p.b.received);
+}
+
+TEST_GROUP(TcbData){};
+
+TEST(TcbData, BothWaysByteExactBeyondBufferSizes) {
+    TcpSettings s = quick_settings();
+    s.send_buffer_bytes = 8000;
+    s.recv_buffer_bytes = 6000;
+    Pair p(s, s);
+    p.open();
+    std::string ab = pattern(100000, 1), ba = pattern(70000, 2);
+    transfer(p.a, p.b, ab, 0);
+    transfer(p.b, p.a, ba, 0);
+    CHECK(ab == p.b.received);
+    CHECK(ba == p.a.received);
+}
+
+TEST(TcbData, WraparoundNear2To32) {
+    Pair p;
+    p.open(TcpSeq(0xffffff00u), TcpSeq(0xfffffff0u));
+    std::string ab = pattern(300000, 3), ba = pattern(200000, 4);
+    transfer(p.a, p.b, ab, 0);
+    transfer(p.b, p.a, ba, 0);
+    CHECK(ab == p.b.received);
+    CHECK(ba == p.a.received);
+    CHECK(p.a.tcb.snd_una() == TcpSeq(0xffffff01u) + 300000);
+}
+
+TEST(TcbData, ReceiveWindowIsFreeSpaceAndReopens) {
+    TcpSettings s = quick_settings();
+    s.recv_buffer_bytes = 2 * 1448; // two full segments (MSS 1460 - 12 for timestamps)
+    Pair p(quick_settings(), s);
+    p.open();
+    p.b.auto_read = false;
+    std::string data = pattern(5000, 5);
+    CHECK_EQUAL(5000u, p.a.tcb.send(as_bytes(data)));
+    pump(p.a, p.b, 0);
+    CHECK_EQUAL(2u * 1448u, p.b.tcb.readable());
+    CHECK_EQUAL(0u, p.a.tcb.snd_wnd()); // flow control: the window closed
+    // Nothing in flight and a closed window: the persist timer runs.
+    std::uint64_t probe_at = p.a.tcb.next_expiry();
+    CHECK_TRUE(probe_at != kNever);
+    p.a.tcb.on_timer(probe_at);
+    auto probe = p.a.output(probe_at);
+    CHECK_EQUAL(1u, probe.size());
+    Segment ps = decode(probe[0]);
+    CHECK(ps.header.seq == p.a.tcb.snd_una() - 1);
+    CHECK_EQUAL(0u, ps.payload.size());
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::zero_window_probe));
+    // The peer answers the probe with its (still zero) window.
+    p.b.tcb.on_segment(ps, probe_at);
+    CHECK_EQUAL(1u, p.b.output(probe_at).size());
+    // The application reads: a window update goes out and the rest flows.
+    p.b.auto_read = true;
+    pump(p.a, p.b, probe_at);
+    CHECK(data == p.b.received);
+}
+
+TEST(TcbData, DelayedAckWaitsForASecondSegmentOrTheTimer) {
+    TcpSettings s = quick_settings();
+    s.delayed_ack_ns = 40 * kMs;
+    Pair p(quick_settings(), s);
+    p.open();
+    p.a.tcb.send(as_bytes("one"));
+    auto d1 = p.a.output(0);
+    CHECK_EQUAL(1u, d1.size());
+    p.b.tcb.on_segment(decode(d1[0]), 0);
+    CHECK_EQUAL(0u, p.b.output(0).size());
+    CHECK_EQUAL(40 * kMs, p.b.tcb.next_expiry());
+    p.b.tcb.on_timer(40 * kMs);
+    auto ack = p.b.output(40 * kMs);
+    CHECK_EQUAL(1u, ack.size());
+    CHECK(decode(ack[0]).header.ack == p.a.tcb.snd_nxt());
+    // Two segments in a row: acknowledged at once (RFC 5681 4.2).
+    p.a.tcb.send(as_bytes("two"));
+    auto d2 = p.a.output(50 * kMs);
+    p.a.tcb.send(as_bytes("three"));
+    auto d3 = p.a.output(50 * kMs);
+    p.b.tcb.on_segment(decode(d2[0]), 50 * kMs);
+    CHECK_EQUAL(0u, p.b.output(50 * kMs).size());
+    p.b.tcb.on_segment(decode(d3[0]), 50 * kMs);
+    CHECK_EQUAL(1u, p.b.output(50 * kMs).size());
+}
+
+TEST(TcbData, FastRetransmitOnThreeDuplicateAcks) {
+    Pair p;
+    p.open();
+    std::string data = pattern(6 * p.a.tcb.effective_mss(), 6);
+    p.a.tcb.send(as_bytes(data));
+    auto segs = p.a.output(0);
+    CHECK_EQUAL(6u, segs.size());
+    TcpSeq first = decode(segs[0]).header.seq;
+    std::vector<Packet> dupacks;
+    for (std::size_t i = 1; i < segs.size(); ++i) { // the first one is lost
+        p.b.tcb.on_segment(decode(segs[i]), 0);
+        for (auto& d : p.b.output(0))
+            dupacks.push_back(d);
+    }
+    CHECK_EQUAL(5u, p.b.counters.read(TcpEvent::out_of_order_dropped));
+    CHECK_EQUAL(5u, dupacks.size());
+    for (auto& d : dupacks)
+        p.a.tcb.on_segment(decode(d), 0);
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::fast_retransmit));
+    auto re = p.a.output(0);
+    CHECK_TRUE(re.size() >= 1);
+    CHECK(decode(re[0]).header.seq == first);
+    // Recovery completes without a timeout.
+    for (auto& r : re)
+        p.b.tcb.on_segment(decode(r), 0);
+    pump(p.a, p.b, 0);
+    CHECK(data == p.b.received);
+    CHECK_EQUAL(0u, p.a.counters.read(TcpEvent::rto_expired));
+}
+
+TEST_GROUP(TcbClose){};
+
+TEST(TcbClose, HalfCloseThenServerClose) {
+    Pair p;
+    p.open();
+    p.a.tcb.close();
+    CHECK(p.a.tcb.state() == TcpState::fin_wait_1);
+    pump(p.a, p.b, 0);
+    CHECK(p.a.tcb.state() == TcpState::fin_wait_2);
+    CHECK(p.b.tcb.state() == TcpState::close_wait);
+    CHECK_TRUE(p.b.saw(app_event::kPeerClosed));
+    // The half-closed client still receives.
+    transfer(p.b, p.a, "221 bye\r\n", 0);
+    CHECK_EQUAL(std::string("221 bye\r\n"), p.a.received);
+    CHECK_EQUAL(0u, p.b.tcb.send(as_bytes("")));
+    p.b.tcb.close();
+    CHECK(p.b.tcb.state() == TcpState::last_ack);
+    pump(p.a, p.b, 0);
+    CHECK(p.b.tcb.state() == TcpState::closed);
+    CHECK_TRUE(p.b.saw(app_event::kClosed));
+    CHECK(p.a.tcb.state() == TcpState::time_wait);
+    CHECK_EQUAL(TcpSettings{}.time_wait_ns, p.a.tcb.next_expiry());
+    p.a.tcb.on_timer(TcpSettings{}.time_wait_ns);
+    CHECK(p.a.tcb.state() == TcpState::closed);
+    CHECK((p.a.tcb.take_events() & app_event::kClosed) != 0);
+}
+
+TEST(TcbClose, CloseSendsQueuedDataBeforeFin) {
+    Pair p;
+    p.open();
+    p.b.tcb.send(as_bytes("250 ok\r\n"));
+    p.b.tcb.close();
+    pump(p.a, p.b, 0);
+    CHECK_EQUAL(std::string("250 ok\r\n"), p.a.received);
+    CHECK(p.a.tcb.state() == TcpState::close_wait);
+}
+
+TEST(TcbClose, SimultaneousClose) {
+    Pair p;
+    p.open();
+    p.a.tcb.close();
+    p.b.tcb.close();
+    auto fa = p.a.output(0), fb = p.b.output(0);
+    CHECK_EQUAL(1u, fa.size());
+    CHECK_EQUAL(1u, fb.size());
+    p.b.tcb.on_segment(decode(fa[0]), 0);
+    p.a.tcb.on_segment(decode(fb[0]), 0);
+    CHECK(p.a.tcb.state() == TcpState::closing);
+    CHECK(p.b.tcb.state() == TcpState::closing);
+    pump(p.a, p.b, 0);
+    CHECK(p.a.tcb.state() == TcpState::time_wait);
+    CHECK(p.b.tcb.state() == TcpState::time_wait);
+}
+
+TEST(TcbClose, TimeWaitAcksARetransmittedFinAndRestarts) {
+    Pair p;
+    p.open();
+    p.a.tcb.close();
+    pump(p.a, p.b, 0);
+    p.b.tcb.close();
+    auto fin = p.b.output(0);
+    CHECK_EQUAL(1u, fin.size());
+    p.a.tcb.on_segment(decode(fin[0]), 0);
+    p.a.output(0); // this final ACK is lost
+    CHECK(p.a.tcb.state() == TcpState::time_wait);
+    p.a.tcb.on_segment(decode(fin[0]), 5 * kSec);
+    auto ack = p.a.output(5 * kSec);
+    CHECK_EQUAL(1u, ack.size());
+    CHECK_EQUAL(5 * kSec + TcpSettings{}.time_wait_ns, p.a.tcb.next_expiry());
+    p.b.tcb.on_segment(decode(ack[0]), 5 * kSec);
+    CHECK(p.b.tcb.state() == TcpState::closed);
+}
+
+TEST(TcbClose, FinWait2TimesOut) {
+    Pair p;
+    p.open();
+    p.a.tcb.close();
+    pump(p.a, p.b, 0);
+    CHECK(p.a.tcb.state() == TcpState::fin_wait_2);
+    p.a.tcb.on_timer(TcpSettings{}.fin_wait2_timeout_ns);
+    CHECK(p.a.tcb.state() == TcpState::closed);
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::fin_wait2_timeout));
+}
+
+TEST(TcbClose, AbortSendsRstAndThePeerSeesReset) {
+    Pair p;
+    p.open();
+    p.a.tcb.abort();
+    CHECK(p.a.tcb.state() == TcpState::closed);
+    auto rst = p.a.output(0);
+    CHECK_EQUAL(1u, rst.size());
+    Segment r = decode(rst[0]);
+    CHECK_EQUAL(flags::kRst, r.header.flags);
+    p.b.tcb.on_segment(r, 0);
+    CHECK(p.b.tcb.state() == TcpState::closed);
+    CHECK((p.b.tcb.take_events() & app_event::kReset) != 0);
+}
+
+// RFC 9293 3.10.7.4 and RFC 5961 on an established connection, one row per
+// case. Sequence and acknowledgment numbers are relative to B's RCV.NXT and
+// SND.NXT; B's receive window is 64 KiB and its MAX.SND.WND 64 KiB.
+namespace {
+struct InputCase {
+    const char* name;
+    std::uint8_t flags;
+    std::int64_t seq_off;
+    std::int64_t ack_off;
+    std::size_t payload;
+    TcpState expect_state;
+    std::size_t expect_out;      // segments B sends in answer
+    std::uint32_t expect_events; // app_event bits
+    TcpEvent counted;
+    bool counts; // whether `counted` must have been bumped
+};
+constexpr std::uint8_t A = flags::kAck, R = flags::kRst, S = flags::kSyn, F = flags::kFin;
+const InputCase kEstablishedCases[] = {
+    {"RST exactly at RCV.NXT resets", R, 0, 0, 0, TcpState::closed, 0,
+     app_event::kReset | app_event::kClosed, TcpEvent::rst_received, true},
+    {"RST in window but not at RCV.NXT: challenge ACK", R, 100, 0, 0, TcpState::established, 1, 0,
+     TcpEvent::rst_challenged, true},
+    {"RST out of window: ignored silently", R, 1 << 20, 0, 0, TcpState::established, 0, 0,
+     TcpEvent::rst_out_of_window, true},
+    {"RST below RCV.NXT: ignored silently", R | A, -10, 0, 0, TcpState::established, 0, 0,
+     TcpEvent::rst_out_of_window, true},
+    {"SYN in window: challenge ACK", S, 10, 0, 0, TcpState::established, 1, 0,
+     TcpEvent::syn_challenged, true},
+    {"SYN out of window: challenge ACK", S, -5000, 0, 0, TcpState::established, 1, 0,
+     TcpEvent::syn_challenged, true},
+    {"ACK for unsent data: ACK back, dropped", A, 0, 1000, 5, TcpState::established, 1, 0,
+     TcpEvent::ack_too_new, true},
+    {"ACK older than SND.UNA - MAX.SND.WND: ACK back", A, 0, -(1 << 20), 5,
+     TcpState::established, 1, 0, TcpEvent::ack_too_old, true},
+    {"old duplicate ACK within MAX.SND.WND: data accepted", A, 0, -10, 5, TcpState::established,
+     1, app_event::kReadable, TcpEvent::ack_too_old, false},
+    {"data beyond the window: ACK back", A, 1 << 20, 0, 5, TcpState::established, 1, 0,
+     TcpEvent::seg_not_acceptable, true},
+    {"data before RCV.NXT entirely: ACK back", A, -100, 0, 10, TcpState::established, 1, 0,
+     TcpEvent::seg_not_acceptable, true},
+    {"data overlapping RCV.NXT: new part taken", A, -3, 0, 10, TcpState::established, 1,
+     app_event::kReadable, TcpEvent::seg_not_acceptable, false},
+    {"data after a gap: duplicate ACK", A, 50, 0, 10, TcpState::established, 1, 0,
+     TcpEvent::out_of_order_dropped, true},
+    {"no ACK flag: dropped", 0, 0, 0, 5, TcpState::established, 0, 0, TcpEvent::bad_flags, true},
+    {"SYN+RST: dropped", S | R, 0, 0, 0, TcpState::established, 0, 0, TcpEvent::bad_flags, true},
+    {"FIN at RCV.NXT: CLOSE-WAIT", A | F, 0, 0, 0, TcpState::close_wait, 1,
+     app_event::kPeerClosed, TcpEvent::seg_not_acceptable, false},
+    {"data and FIN: delivered, CLOSE-WAIT", A | F, 0, 0, 7, TcpState::close_wait, 1,
+     app_event::kReadable | app_event::kPeerClosed, TcpEvent::seg_not_acceptable, false},
+};
+} // namespace
+
+TEST_GROUP(TcbInput){};
+
+TEST(TcbInput, EstablishedCasesTable) {
+    for (const auto& c : kEstablishedCases) {
+        Pair p;
+        p.open();
+        p.b.drain_app();
+        p.b.tcb.take_events();
+        std::vector<std::uint8_t> payload(c.payload, 'x');
+        Segment s = seg(c.flags, p.b.tcb.rcv_nxt() + static_cast<std::uint32_t>(c.seq_off),
+                        p.b.tcb.snd_nxt() + static_cast<std::uint32_t>(c.ack_off), 65535, payload);
+        std::uint64_t before = p.b.counters.read(c.counted);
+        p.b.tcb.on_segment(s, kSec);
+        auto out = outputs(p.b.tcb, kSec);
+        CHECK_TEXT(c.expect_state == p.b.tcb.state(), c.name);
+        CHECK_EQUAL_TEXT(c.expect_out, out.size(), c.name);
+        if (!out.empty())
+            CHECK_EQUAL_TEXT(flags::kAck, out[0].header.flags & (flags::kAck | flags::kRst), c.name);
+        CHECK_EQUAL_TEXT(c.expect_events, p.b.tcb.take_events(), c.name);
+        CHECK_EQUAL_TEXT(c.counts ? before + 1 : before, p.b.counters.read(c.counted), c.name);
+    }
+}
+
+TEST(TcbInput, ChallengeAcksAreRateLimited) {
+    Pair p;
+    p.open();
+    std::size_t acks = 0;
+    for (int i = 0; i < 25; ++i) {
+        p.b.tcb.on_segment(seg(flags::kRst, p.b.tcb.rcv_nxt() + 10, TcpSeq(0)), kSec);
+        acks += outputs(p.b.tcb, kSec).size();
+    }
+    CHECK_EQUAL(TcpSettings{}.challenge_ack_limit, acks);
+    CHECK_EQUAL(15u, p.b.counters.read(TcpEvent::challenge_ack_limited));
+    // A new interval allows more.
+    p.b.tcb.on_segment(seg(flags::kRst, p.b.tcb.rcv_nxt() + 10, TcpSeq(0)), 3 * kSec);
+    CHECK_EQUAL(1u, outputs(p.b.tcb, 3 * kSec).size());
+}
+
+TEST(TcbInput, PawsDropsAnOldTimestamp) {
+    Pair p;
+    p.open();
+    p.a.tcb.send(as_bytes("hello"));
+    auto d = p.a.output(10 * kMs);
+    Segment s = decode(d[0]);
+    std::vector<std::uint8_t> copy(s.payload.begin(), s.payload.end());
+    s.payload = copy;
+    s.header.options.timestamps->value -= 1000; // older than TS.Recent
+    p.b.tcb.on_segment(s, 10 * kMs);
+    CHECK_EQUAL(1u, p.b.counters.read(TcpEvent::paws_rejected));
+    CHECK_EQUAL(0u, p.b.tcb.readable());
+    CHECK_EQUAL(1u, outputs(p.b.tcb, 10 * kMs).size()); // an ACK (RFC 7323 5.3 R1)
+}
+
+namespace {
+struct OtherStateCase {
+    const char* name;
+    TcpState start; // listen, syn_sent or closed
+    std::uint8_t flags;
+    bool ack_of_our_syn; // SEG.ACK = ISS + 1 (else ISS + 1000)
+    TcpState expect_state;
+    std::uint8_t expect_out_flags; // 0: nothing sent
+};
+const OtherStateCase kOtherCases[] = {
+    {"LISTEN: RST ignored", TcpState::listen, R, false, TcpState::listen, 0},
+    {"LISTEN: ACK answered with RST", TcpState::listen, A, false, TcpState::listen, R},
+    {"LISTEN: plain segment dropped", TcpState::listen, 0, false, TcpState::listen, 0},
+    {"LISTEN: SYN gives SYN-ACK", TcpState::listen, S, false, TcpState::syn_received, S | A},
+    {"SYN-SENT: ACK not for our SYN gets RST", TcpState::syn_sent, A, false, TcpState::syn_sent,
+     R},
+    {"SYN-SENT: RST without ACK ignored", TcpState::syn_sent, R, false, TcpState::syn_sent, 0},
+    {"SYN-SENT: RST with a bad ACK ignored", TcpState::syn_sent, R | A, false,
+     TcpState::syn_sent, 0},
+    {"SYN-SENT: RST acking our SYN refuses", TcpState::syn_sent, R | A, true, TcpState::closed, 0},
+    {"SYN-SENT: ACK alone dropped", TcpState::syn_sent, A, true, TcpState::syn_sent, 0},
+    {"SYN-SENT: SYN-ACK establishes", TcpState::syn_sent, S | A, true, TcpState::established, A},
+    {"SYN-SENT: SYN alone is a simultaneous open", TcpState::syn_sent, S, false,
+     TcpState::syn_received, S | A},
+    {"CLOSED: ACK answered with RST", TcpState::closed, A, false, TcpState::closed, R},
+    {"CLOSED: SYN answered with RST+ACK", TcpState::closed, S, false, TcpState::closed, R | A},
+    {"CLOSED: RST never answered", TcpState::closed, R, false, TcpState::closed, 0},
+};
+} // namespace
+
+TEST(TcbInput, ListenSynSentAndClosedCasesTable) {
+    for (const auto& c : kOtherCases) {
+        TcpCounters counters;
+        Tcb t(quick_settings(), counters, kPortB, kPortA);
+        TcpSeq iss(3000);
+        if (c.start == TcpState::listen)
+            t.listen(iss);
+        if (c.start == TcpState::syn_sent) {
+            t.connect(iss, 0);
+            outputs(t, 0); // the SYN
+        }
+        TcpSeq ack = c.ack_of_our_syn ? iss + 1 : iss + 1000;
+        t.on_segment(seg(c.flags, TcpSeq(77), ack), 0);
+        auto out = outputs(t, 0);
+        CHECK_TEXT(c.expect_state == t.state(), c.name);
+        if (c.expect_out_flags == 0) {
+            CHECK_EQUAL_TEXT(0u, out.size(), c.name);
+        } else {
+            CHECK_EQUAL_TEXT(1u, out.size(), c.name);
+            if (!out.empty())
+                CHECK_EQUAL_TEXT(c.expect_out_flags, out[0].header.flags, c.name);
+        }
+    }
+}
+
+TEST(TcbInput, ResetForNoConnectionFollowsRfc9293) {
+    TcpHeader r;
+    Segment s = seg(flags::kSyn, TcpSeq(500), TcpSeq(0));
+    s.payload = std::span<const std::uint8_t>();
+    CHECK_TRUE(make_reset_for(s, r));
+    CHECK_EQUAL(flags::kRst | flags::kAck, r.flags);
+    CHECK_EQUAL(0u, r.seq.raw());
+    CHECK_EQUAL(501u, r.ack.raw());
+    CHECK_EQUAL(kPortA, r.dst_port);
+    s = seg(flags::kAck, TcpSeq(500), TcpSeq(8000));
+    CHECK_TRUE(make_reset_for(s, r));
+    CHECK_EQUAL(flags::kRst, r.flags);
+    CHECK_EQUAL(8000u, r.seq.raw());
+    s = seg(flags::kRst, TcpSeq(500), TcpSeq(8000));
+    CHECK_FALSE(make_reset_for(s, r));
+}
+
+TEST_GROUP(TcbTimers){};
+
+TEST(TcbTimers, SynIsRetransmittedWithBackoffThenGivenUp) {
+    TcpCounters c;
+    TcpSettings s = quick_settings();
+    Tcb t(s, c, kPortA, kPortB);
+    t.connect(TcpSeq(1), 0);
+    CHECK_EQUAL(1u, outputs(t, 0).size());
+    std::uint64_t now = 0, expect_rto = s.rto_initial_ns;
+    CHECK_EQUAL(expect_rto, t.next_expiry());
+    for (std::uint32_t i = 0; i < s.max_syn_retransmits; ++i) {
+        now = t.next_expiry();
+        t.on_timer(now);
+        auto out = outputs(t, now);
+        CHECK_EQUAL(1u, out.size());
+        CHECK_EQUAL(flags::kSyn, out[0].header.flags);
+        CHECK_EQUAL(1u, out[0].header.seq.raw());
+        expect_rto *= 2;
+        CHECK_EQUAL(expect_rto, t.rto_ns());
+        CHECK_EQUAL(now + expect_rto, t.next_expiry());
+    }
+    t.on_timer(t.next_expiry());
+    CHECK(t.state() == TcpState::closed);
+    std::uint32_t ev = t.take_events();
+    CHECK((ev & app_event::kTimedOut) != 0);
+    CHECK((ev & app_event::kClosed) != 0);
+    CHECK_EQUAL(1u, c.read(TcpEvent::retransmit_giveup));
+}
+
+TEST(TcbTimers, RttSampleSetsRtoPerRfc6298) {
+    TcpSettings s = quick_settings();
+    s.rto_min_ns = 1 * kMs;
+    Pair p(s, s);
+    p.b.tcb.listen(TcpSeq(50));
+    p.a.tcb.connect(TcpSeq(60), 0);
+    auto syn = p.a.output(0);
+    p.b.tcb.on_segment(decode(syn[0]), 50 * kMs);
+    auto synack = p.b.output(50 * kMs);
+    p.a.tcb.on_segment(decode(synack[0]), 100 * kMs);
+    // First sample R = 100 ms: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4 RTTVAR.
+    CHECK_EQUAL(300 * kMs, p.a.tcb.rto_ns());
+    // Second sample R' = 20 ms: RTTVAR = 3/4*50 + 1/4*80 = 57.5, SRTT = 7/8*100 + 1/8*20 = 90.
+    p.a.output(100 * kMs);
+    p.a.tcb.send(as_bytes("x"));
+    auto d = p.a.output(100 * kMs);
+    p.b.tcb.on_segment(decode(d[0]), 110 * kMs);
+    auto ack = p.b.output(110 * kMs);
+    p.a.tcb.on_segment(decode(ack[0]), 120 * kMs);
+    CHECK_EQUAL(90 * kMs + 4 * (57500 * 1000), p.a.tcb.rto_ns());
+}
+
+TEST(TcbTimers, DataRtoResendsFromSndUnaAndKarnIgnoresTheRetransmission) {
+    Pair p;
+    p.open();
+    std::uint64_t rto0 = p.a.tcb.rto_ns();
+    p.a.tcb.send(as_bytes("lost data"));
+    auto first = p.a.output(0);
+    CHECK_EQUAL(1u, first.size()); // lost
+    std::uint64_t at = p.a.tcb.next_expiry();
+    CHECK_EQUAL(rto0, at);
+    p.a.tcb.on_timer(at);
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::rto_expired));
+    CHECK_EQUAL(2 * rto0, p.a.tcb.rto_ns());
+    CHECK_EQUAL(p.a.tcb.effective_mss(), p.a.tcb.cwnd()); // RFC 5681 loss window
+    auto again = p.a.output(at);
+    CHECK_EQUAL(1u, again.size());
+    Segment a1 = decode(first[0]), a2 = decode(again[0]);
+    CHECK(a1.header.seq == a2.header.seq);
+    CHECK_EQUAL(a1.payload.size(), a2.payload.size());
+    p.b.tcb.on_segment(a2, at + 10 * kMs);
+    auto ack = p.b.output(at + 10 * kMs);
+    p.a.tcb.on_segment(decode(ack[0]), at + 20 * kMs);
+    CHECK_EQUAL(2 * rto0, p.a.tcb.rto_ns()); // Karn: no sample from a retransmission
+    CHECK_EQUAL(kNever, p.a.tcb.next_expiry());
+    CHECK_EQUAL(std::string("lost data"), (p.b.drain_app(), p.b.received));
+}
+
+TEST(TcbTimers, DataRetransmissionsGiveUpWithRst) {
+    Pair p;
+    p.open();
+    p.a.tcb.send(as_bytes("into the void"));
+    p.a.output(0);
+    std::uint64_t now = 0;
+    for (std::uint32_t i = 0; i < TcpSettings{}.max_retransmits; ++i) {
+        now = p.a.tcb.next_expiry();
+        p.a.tcb.on_timer(now);
+        CHECK_EQUAL(1u, p.a.output(now).size());
+    }
+    now = p.a.tcb.next_expiry();
+    p.a.tcb.on_timer(now);
+    CHECK(p.a.tcb.state() == TcpState::closed);
+    auto rst = p.a.output(now);
+    CHECK_EQUAL(1u, rst.size());
+    CHECK_EQUAL(flags::kRst, decode(rst[0]).header.flags);
+}
+
+TEST(TcbTimers, RtoIsClampedToTheMaximum) {
+    TcpSettings s = quick_settings();
+    s.rto_max_ns = 3 * kSec;
+    s.max_retransmits = 20;
+    Pair p(s, s);
+    p.open();
+    p.a.tcb.send(as_bytes("x"));
+    p.a.output(0);
+    for (int i = 0; i < 6; ++i) {
+        std::uint64_t now = p.a.tcb.next_expiry();
+        p.a.tcb.on_timer(now);
+        p.a.output(now);
+    }
+    CHECK_EQUAL(3 * kSec, p.a.tcb.rto_ns());
+}
+
+TEST(TcbClose, RstInTimeWaitIsIgnored) {
+    Pair p;
+    p.open();
+    p.a.tcb.close();
+    pump(p.a, p.b, 0);
+    p.b.tcb.close();
+    pump(p.a, p.b, 0);
+    CHECK(p.a.tcb.state() == TcpState::time_wait);
+    p.a.tcb.on_segment(seg(flags::kRst, p.a.tcb.rcv_nxt(), TcpSeq(0)), kSec);
+    CHECK(p.a.tcb.state() == TcpState::time_wait); // RFC 1337
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::rst_in_time_wait));
+}
