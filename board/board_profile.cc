@@ -67,6 +67,9 @@ struct Parser {
                 unsigned core = 0;
                 if (!parse_uint(c, core, 1023))
                     return "lcores.workers must be a comma-separated list of core numbers";
+                for (unsigned seen : board.worker_lcores)
+                    if (seen == core)
+                        return "lcores.workers lists core " + std::to_string(core) + " twice";
                 board.worker_lcores.push_back(core);
             }
         } else if (key == "fastpath.idle_backoff") {

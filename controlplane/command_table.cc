@@ -106,6 +106,8 @@ CommandTable::Match CommandTable::resolve(const std::vector<std::string>& tokens
     std::size_t complete_depth = 0;
     for (; depth < tokens.size(); ++depth) {
         const std::string& tok = tokens[depth];
+        if (tok.empty())
+            break; // "" is an argument, never an abbreviation of every keyword
         std::set<std::string> exact, prefixed;
         for (auto* c : live) {
             auto words = split_words(c->path);

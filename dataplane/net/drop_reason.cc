@@ -14,7 +14,9 @@ constexpr std::array<DropReasonInfo, kDropReasonCount> kInfo{{
 } // namespace
 
 const DropReasonInfo& drop_reason_info(DropReason r) {
-    return kInfo[static_cast<std::size_t>(r)];
+    static constexpr DropReasonInfo kNone{"none", Severity::info, "not a drop"};
+    auto i = static_cast<std::size_t>(r);
+    return i < kInfo.size() ? kInfo[i] : kNone; // count_ marks results that are not drops
 }
 
 std::string_view severity_name(Severity s) {

@@ -52,7 +52,8 @@ FrameResult handle_arp(FrameBuffer& f, PortL3State& port, std::uint64_t now_ns) 
     Ipv4Addr spa{load_be32(arp + kArpSpa)};
     Ipv4Addr tpa{load_be32(arp + kArpTpa)};
     if (sha.is_multicast() || sha.is_zero() || spa.is_multicast() || spa.is_limited_broadcast() ||
-        spa.is_loopback() || spa.is_reserved_class_e())
+        spa.is_loopback() || spa.is_reserved_class_e() ||
+        (addr.ipv4.length < 31 && spa == addr.ipv4.subnet_broadcast()))
         return drop(DropReason::arp_bad_sender);
     if (spa == addr.ipv4.addr && sha != addr.mac)
         return drop(DropReason::arp_address_conflict);
@@ -390,8 +391,8 @@ FrameResult handle_frame(FrameBuffer& f, PortL3State& port, std::uint64_t now_ns
     const auto& addr = port.addressing;
     MacAddr dst = read_mac(f.data + kEtherDst);
     MacAddr src = read_mac(f.data + kEtherSrc);
-    if (src.is_multicast() || src.is_zero())
-        return drop(DropReason::ether_bad_source);
+    if (src.is_multicast() || src.is_zero() || src == addr.mac)
+        return drop(DropReason::ether_bad_source); // our own MAC: a loop or a spoof
     bool ipv6_multicast = dst.bytes[0] == 0x33 && dst.bytes[1] == 0x33;
     if (dst != addr.mac && !dst.is_broadcast() && !ipv6_multicast)
         return drop(DropReason::ether_not_for_us);

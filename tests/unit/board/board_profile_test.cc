@@ -251,6 +251,7 @@ TEST(BoardProfile, BadLinesAreRefusedWithFileLineAndReason) {
         {"lcores.workers = 1,a", "lcores.workers must be a comma-separated list of core numbers"},
         {"lcores.workers = 1;2", "lcores.workers must be a comma-separated list of core numbers"},
         {"lcores.workers = 2048", "lcores.workers must be a comma-separated list of core numbers"},
+        {"lcores.workers = 1,2,1", "lcores.workers lists core 1 twice"},
         {"fastpath.idle_backoff = yes", "fastpath.idle_backoff must be on or off"},
         {"fastpath.idle_sleep_max_us = 100001", "fastpath.idle_sleep_max_us must be 0..100000"},
         {"memory.mbufs = 1023", "memory.mbufs must be 1024..16777216"},

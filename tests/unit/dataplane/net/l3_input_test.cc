@@ -216,9 +216,9 @@ TEST(L3Input, FrameShorterThanAnEthernetHeaderIsDropped) {
     STRCMP_EQUAL(drop(DropReason::frame_truncated).c_str(), h.feed(f).c_str());
 }
 
-TEST(L3Input, MulticastOrZeroSourceMacIsDropped) {
+TEST(L3Input, MulticastZeroOrOwnSourceMacIsDropped) {
     const MacAddr bad[] = {mac("01:00:5e:00:00:01"), mac("33:33:00:00:00:01"),
-                           mac("ff:ff:ff:ff:ff:ff"), mac("00:00:00:00:00:00")};
+                           mac("ff:ff:ff:ff:ff:ff"), mac("00:00:00:00:00:00"), lab::kOurMac};
     for (const auto& m : bad) {
         STRCMP_EQUAL_TEXT(drop(DropReason::ether_bad_source).c_str(),
                           h.feed(ipv4_frame({.eth_src = m}, echo4_request())).c_str(),
@@ -418,6 +418,7 @@ TEST(L3Input, ArpWithABadSenderIsDropped) {
         {"spa limited broadcast", arp_frame({.spa = ip4("255.255.255.255")})},
         {"spa loopback", arp_frame({.spa = ip4("127.0.0.1")})},
         {"spa class E", arp_frame({.spa = ip4("240.0.0.1")})},
+        {"spa subnet broadcast", arp_frame({.spa = ip4("203.0.113.255")})},
     };
     for (const auto& c : cases)
         STRCMP_EQUAL_TEXT(drop(DropReason::arp_bad_sender).c_str(), h.feed(c.frame).c_str(),
