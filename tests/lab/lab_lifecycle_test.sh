@@ -29,6 +29,7 @@ down)
     ip link show gw-lan >/dev/null 2>&1 && fail "veth gw-lan left"
     [[ -e /run/smtpgw-lab ]] && fail "/run/smtpgw-lab left"
     [[ -e /run/smtpgw ]] && fail "/run/smtpgw left"
+    [[ -e /run/dpdk/smtpgw ]] && fail "DPDK runtime dir /run/dpdk/smtpgw left"
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && fail "gateway process $pid left"
     pgrep -f lab-lan-server >/dev/null && fail "LAN server process left"
     echo "lab down twice: nothing left"
