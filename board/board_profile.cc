@@ -47,7 +47,6 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 struct Parser {
     BoardProfile board;
-    std::string_view file;
 
     // Returns an empty string when the line applied, else the reason.
     std::string apply(std::string_view key, std::string_view value) {
@@ -181,7 +180,6 @@ struct Parser {
 std::variant<BoardProfile, BoardError> parse_board_profile(std::string_view text,
                                                            std::string_view file_name) {
     Parser parser;
-    parser.file = file_name;
     auto where = [&](std::size_t line) { return std::string(file_name) + ":" + std::to_string(line) + ": "; };
     std::size_t line_no = 0;
     while (!text.empty()) {

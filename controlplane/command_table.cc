@@ -92,15 +92,31 @@ void CommandTable::add(CommandSpec spec) {
             std::abort();
         }
     }
+    keywords_.push_back(split_words(spec.path));
     commands_.push_back(std::move(spec));
+}
+
+std::vector<std::size_t> CommandTable::continuing(const std::vector<std::string>& typed) const {
+    std::vector<std::size_t> out;
+    for (std::size_t c = 0; c < commands_.size(); ++c) {
+        const auto& words = keywords_[c];
+        if (words.size() <= typed.size())
+            continue;
+        bool match = true;
+        for (std::size_t i = 0; i < typed.size() && match; ++i)
+            match = words[i].starts_with(typed[i]);
+        if (match)
+            out.push_back(c);
+    }
+    return out;
 }
 
 CommandTable::Match CommandTable::resolve(const std::vector<std::string>& tokens) const {
     // Walk the keyword tree: at each depth, keep the commands whose keyword
     // at that depth starts with the token; an exact keyword match wins.
-    std::vector<const CommandSpec*> live;
-    for (const auto& c : commands_)
-        live.push_back(&c);
+    std::vector<std::size_t> live;
+    for (std::size_t c = 0; c < commands_.size(); ++c)
+        live.push_back(c);
     std::size_t depth = 0;
     const CommandSpec* complete_match = nullptr;
     std::size_t complete_depth = 0;
@@ -109,8 +125,8 @@ CommandTable::Match CommandTable::resolve(const std::vector<std::string>& tokens
         if (tok.empty())
             break; // "" is an argument, never an abbreviation of every keyword
         std::set<std::string> exact, prefixed;
-        for (auto* c : live) {
-            auto words = split_words(c->path);
+        for (std::size_t c : live) {
+            const auto& words = keywords_[c];
             if (depth < words.size()) {
                 if (words[depth] == tok)
                     exact.insert(words[depth]);
@@ -131,23 +147,21 @@ CommandTable::Match CommandTable::resolve(const std::vector<std::string>& tokens
         } else {
             break; // not a keyword: the rest are arguments
         }
-        std::vector<const CommandSpec*> next;
-        for (auto* c : live) {
-            auto words = split_words(c->path);
+        std::vector<std::size_t> next;
+        for (std::size_t c : live) {
+            const auto& words = keywords_[c];
             if (depth < words.size() && words[depth] == chosen)
                 next.push_back(c);
         }
         live = std::move(next);
-        for (auto* c : live) {
-            if (split_words(c->path).size() == depth + 1) {
-                complete_match = c;
+        for (std::size_t c : live) {
+            if (keywords_[c].size() == depth + 1) {
+                complete_match = &commands_[c];
                 complete_depth = depth + 1;
             }
         }
     }
-    if (complete_match && complete_depth == depth)
-        return Match{complete_match, depth, {}};
-    if (complete_match && complete_depth < depth)
+    if (complete_match) // the longest full path typed; the tokens after it are arguments
         return Match{complete_match, complete_depth, {}};
     if (depth == 0)
         return Match{nullptr, 0,
@@ -173,19 +187,12 @@ std::string CommandTable::help_next(const std::vector<std::string>& tokens) cons
             lines.emplace_back("<Enter>", m.spec->help);
         }
     }
-    for (const auto& c : commands_) {
-        auto words = split_words(c.path);
-        if (words.size() <= tokens.size())
-            continue;
-        bool match = true;
-        for (std::size_t i = 0; i < tokens.size() && match; ++i)
-            match = words[i].starts_with(tokens[i]);
-        if (!match)
-            continue;
+    for (std::size_t c : continuing(tokens)) {
+        const auto& words = keywords_[c];
         const std::string& next = words[tokens.size()];
         if (!seen.insert(next).second)
             continue;
-        std::string h = words.size() == tokens.size() + 1 ? c.help : "...";
+        std::string h = words.size() == tokens.size() + 1 ? commands_[c].help : "...";
         lines.emplace_back(next, h);
     }
     if (lines.empty())
@@ -255,15 +262,10 @@ std::vector<std::string> CommandTable::complete(std::string_view line) const {
         return {};
     std::set<std::string> out;
     // Keywords that continue the typed path.
-    for (const auto& c : commands_) {
-        auto words = split_words(c.path);
-        if (words.size() <= tokens->size())
-            continue;
-        bool match = true;
-        for (std::size_t i = 0; i < tokens->size() && match; ++i)
-            match = words[i].starts_with((*tokens)[i]);
-        if (match && words[tokens->size()].starts_with(partial))
-            out.insert(words[tokens->size()]);
+    for (std::size_t c : continuing(*tokens)) {
+        const std::string& next = keywords_[c][tokens->size()];
+        if (next.starts_with(partial))
+            out.insert(next);
     }
     // Argument values, when the path is complete.
     auto m = resolve(*tokens);

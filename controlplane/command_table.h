@@ -75,8 +75,12 @@ class CommandTable {
     };
     Match resolve(const std::vector<std::string>& tokens) const;
     std::string help_next(const std::vector<std::string>& tokens) const;
+    // Indices of the commands whose keywords extend `typed` (each typed word
+    // a prefix of the keyword at its depth) by at least one more keyword.
+    std::vector<std::size_t> continuing(const std::vector<std::string>& typed) const;
 
     std::vector<CommandSpec> commands_;
+    std::vector<std::vector<std::string>> keywords_; // commands_[i].path split once, at add()
 };
 
 // Formats rows as aligned columns (two spaces apart), for `show` output that

@@ -161,12 +161,8 @@ std::string show_neighbors(Dataplane& dp) {
         }
         for (std::size_t pi = 0; pi < snap[wi].size(); ++pi)
             for (const auto& e : snap[wi][pi]) {
-                std::string ip = e.ip.is_v4_mapped()
-                                     ? net::to_string(net::Ipv4Addr{(std::uint32_t{e.ip.bytes[12]} << 24) |
-                                                                    (std::uint32_t{e.ip.bytes[13]} << 16) |
-                                                                    (std::uint32_t{e.ip.bytes[14]} << 8) |
-                                                                    e.ip.bytes[15]})
-                                     : net::to_string(e.ip);
+                std::string ip = e.ip.is_v4_mapped() ? net::to_string(net::v4_unmapped(e.ip))
+                                                     : net::to_string(e.ip);
                 rows.push_back({w->ports[pi]->role, ip, net::to_string(e.mac),
                                 std::to_string(w->lcore_id)});
             }

@@ -62,6 +62,11 @@ Ipv6Addr v4_mapped(Ipv4Addr a) {
     return m;
 }
 
+Ipv4Addr v4_unmapped(const Ipv6Addr& a) {
+    return Ipv4Addr{(std::uint32_t{a.bytes[12]} << 24) | (std::uint32_t{a.bytes[13]} << 16) |
+                    (std::uint32_t{a.bytes[14]} << 8) | a.bytes[15]};
+}
+
 namespace {
 int hex_digit(char c) {
     if (c >= '0' && c <= '9')

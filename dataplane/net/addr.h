@@ -97,6 +97,9 @@ struct Ipv6Prefix {
     bool operator==(const Ipv6Prefix&) const = default;
 };
 
+// ff02::1, the link-local all-nodes group (RFC 4291 2.7.1).
+inline constexpr Ipv6Addr kAllNodes{{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+
 // The solicited-node multicast address ff02::1:ffXX:XXXX of `a` (RFC 4291 2.7.1).
 Ipv6Addr solicited_node_multicast(const Ipv6Addr& a);
 // The Ethernet multicast MAC 33:33:xx:xx:xx:xx for an IPv6 multicast group (RFC 2464 7).
@@ -105,6 +108,8 @@ MacAddr multicast_mac(const Ipv6Addr& group);
 Ipv6Addr link_local_from_mac(const MacAddr& mac);
 // ::ffff:a.b.c.d, the form the neighbor cache uses to key IPv4 entries.
 Ipv6Addr v4_mapped(Ipv4Addr a);
+// The IPv4 address inside a v4-mapped address (callers check is_v4_mapped()).
+Ipv4Addr v4_unmapped(const Ipv6Addr& a);
 
 std::optional<MacAddr> parse_mac(std::string_view text);
 std::optional<Ipv4Addr> parse_ipv4(std::string_view text);

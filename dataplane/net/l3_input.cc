@@ -36,6 +36,15 @@ void swap_ether_for_reply(std::uint8_t* eth, const MacAddr& ours) {
     write_mac(eth + kEtherSrc, ours);
 }
 
+// An IPv4 address no single host may send from (RFC 1122 3.2.1.3):
+// multicast, limited or subnet broadcast, loopback, class E. ARP senders and
+// IPv4 sources are both checked against it.
+bool never_a_host(Ipv4Addr a, const PortAddressing& addr) {
+    return a.is_multicast() || a.is_limited_broadcast() || a.is_loopback() ||
+           a.is_reserved_class_e() ||
+           (addr.ipv4.length < 31 && a == addr.ipv4.subnet_broadcast());
+}
+
 // ---------------------------------------------------------------- ARP (RFC 826)
 FrameResult handle_arp(FrameBuffer& f, PortL3State& port, std::uint64_t now_ns) {
     if (f.length < kEtherHeaderLen + kArpLen)
@@ -51,9 +60,7 @@ FrameResult handle_arp(FrameBuffer& f, PortL3State& port, std::uint64_t now_ns) 
     MacAddr sha = read_mac(arp + kArpSha);
     Ipv4Addr spa{load_be32(arp + kArpSpa)};
     Ipv4Addr tpa{load_be32(arp + kArpTpa)};
-    if (sha.is_multicast() || sha.is_zero() || spa.is_multicast() || spa.is_limited_broadcast() ||
-        spa.is_loopback() || spa.is_reserved_class_e() ||
-        (addr.ipv4.length < 31 && spa == addr.ipv4.subnet_broadcast()))
+    if (sha.is_multicast() || sha.is_zero() || never_a_host(spa, addr))
         return drop(DropReason::arp_bad_sender);
     if (spa == addr.ipv4.addr && sha != addr.mac)
         return drop(DropReason::arp_address_conflict);
@@ -87,9 +94,7 @@ FrameResult handle_arp(FrameBuffer& f, PortL3State& port, std::uint64_t now_ns) 
 
 // ---------------------------------------------------------------- IPv4
 bool ipv4_martian_source(Ipv4Addr src, const PortAddressing& addr) {
-    return src.is_unspecified() || src.is_loopback() || src.is_multicast() ||
-           src.is_limited_broadcast() || src.is_reserved_class_e() || src == addr.ipv4.addr ||
-           (addr.ipv4.length < 31 && src == addr.ipv4.subnet_broadcast());
+    return src.is_unspecified() || src == addr.ipv4.addr || never_a_host(src, addr);
 }
 
 FrameResult handle_icmp_v4(FrameBuffer& f, PortL3State& port, std::size_t ihl,
@@ -259,7 +264,7 @@ FrameResult handle_neighbor_solicit(FrameBuffer& f, PortL3State& port, std::size
         return drop(DropReason::reply_no_room);
     Ipv6Addr reply_dst = src;
     if (dad) {
-        reply_dst = Ipv6Addr{{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+        reply_dst = kAllNodes;
         reply_mac = multicast_mac(reply_dst);
     }
     write_mac(f.data + kEtherDst, reply_mac);
@@ -361,8 +366,7 @@ FrameResult handle_ipv6(FrameBuffer& f, PortL3State& port, std::uint64_t now_ns)
     if (src.is_multicast() || src.is_loopback() || src.is_v4_mapped() || is_our_ipv6(src, addr) ||
         (src.is_unspecified() && next != kProtoIcmpv6))
         return drop(DropReason::ipv6_martian_source);
-    static const Ipv6Addr all_nodes{{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
-    bool for_us = is_our_ipv6(dst, addr) || dst == all_nodes ||
+    bool for_us = is_our_ipv6(dst, addr) || dst == kAllNodes ||
                   dst == solicited_node_multicast(addr.ipv6.addr) ||
                   dst == solicited_node_multicast(addr.link_local);
     if (!for_us)

@@ -20,25 +20,22 @@ std::size_t NeighborCache::home_slot(const Ipv6Addr& ip) const {
     return static_cast<std::size_t>(h) & (slots_.size() - 1);
 }
 
-std::optional<MacAddr> NeighborCache::lookup(const Ipv6Addr& ip, std::uint64_t now_ns) const {
+const NeighborEntry* NeighborCache::find(const Ipv6Addr& ip) const {
     std::size_t mask = slots_.size() - 1, home = home_slot(ip);
     for (std::size_t i = 0; i < kProbeWindow; ++i) {
         const auto& e = slots_[(home + i) & mask];
         if (e.used && e.ip == ip)
-            return fresh(e, now_ns) ? std::optional<MacAddr>{e.mac} : std::nullopt;
+            return &e;
     }
-    return std::nullopt;
+    return nullptr;
 }
 
-bool NeighborCache::contains(const Ipv6Addr& ip) const {
-    std::size_t mask = slots_.size() - 1, home = home_slot(ip);
-    for (std::size_t i = 0; i < kProbeWindow; ++i) {
-        const auto& e = slots_[(home + i) & mask];
-        if (e.used && e.ip == ip)
-            return true;
-    }
-    return false;
+std::optional<MacAddr> NeighborCache::lookup(const Ipv6Addr& ip, std::uint64_t now_ns) const {
+    const NeighborEntry* e = find(ip);
+    return e && fresh(*e, now_ns) ? std::optional<MacAddr>{e->mac} : std::nullopt;
 }
+
+bool NeighborCache::contains(const Ipv6Addr& ip) const { return find(ip) != nullptr; }
 
 void NeighborCache::learn(const Ipv6Addr& ip, const MacAddr& mac, std::uint64_t now_ns,
                           NeighborCounters& counters) {
@@ -69,9 +66,8 @@ void NeighborCache::learn(const Ipv6Addr& ip, const MacAddr& mac, std::uint64_t 
 
 std::vector<NeighborEntry> NeighborCache::snapshot(std::uint64_t now_ns) const {
     std::vector<NeighborEntry> out;
-    for (const auto& e : slots_)
-        if (fresh(e, now_ns))
-            out.push_back(e);
+    out.reserve(slots_.size());
+    snapshot_into(out, now_ns);
     return out;
 }
 

@@ -61,6 +61,7 @@ class NeighborCache {
 
   private:
     std::size_t home_slot(const Ipv6Addr& ip) const;
+    const NeighborEntry* find(const Ipv6Addr& ip) const; // fresh or not
     bool fresh(const NeighborEntry& e, std::uint64_t now_ns) const {
         return e.used && now_ns - e.updated_ns < max_age_ns_;
     }

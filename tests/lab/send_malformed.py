@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Sends a bounded burst of malformed frames from wan0 to the gateway MAC.
-Runs inside smtpgw-wan. Prints nothing; the caller reads drop counters.
+Runs inside smtpgw-wan. Prints the drop reasons it exercised, one line, so
+the caller knows which counters must have moved.
 usage: send_malformed.py GATEWAY_MAC COUNT_PER_KIND"""
 import sys
 
@@ -52,10 +53,8 @@ KINDS = {
 }
 
 if __name__ == "__main__":
-    if len(sys.argv) > 3 and sys.argv[3] == "--list":
-        print(" ".join(KINDS))
-        sys.exit(0)
     frames = []
     for frame in KINDS.values():
         frames += [frame] * count
     sendp(frames, iface="wan0", inter=0)
+    print(" ".join(KINDS))

@@ -363,3 +363,14 @@ TEST(DerivedAddress, V4MappedIsFfffPrefixed) {
     CHECK_TRUE(m == v6("::ffff:203.0.113.10"));
     CHECK_FALSE(v4_mapped(v4("203.0.113.10")) == v4_mapped(v4("203.0.113.11")));
 }
+
+TEST(DerivedAddress, V4UnmappedInvertsV4Mapped) {
+    for (const char* text : {"0.0.0.0", "203.0.113.10", "255.255.255.255", "198.51.100.25"})
+        CHECK_TRUE(v4_unmapped(v4_mapped(v4(text))) == v4(text));
+    CHECK_TRUE(v4_unmapped(v6("::ffff:198.18.0.66")) == v4("198.18.0.66"));
+}
+
+TEST(DerivedAddress, AllNodesIsFf02Colon1) {
+    CHECK_TRUE(kAllNodes == v6("ff02::1"));
+    CHECK_TRUE(kAllNodes.is_multicast());
+}
