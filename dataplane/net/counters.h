@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "net/drop_reason.h"
@@ -24,14 +25,16 @@ class Counter {
     std::atomic<std::uint64_t> value_{0};
 };
 
-struct DropCounters {
-    std::array<Counter, kDropReasonCount> by_reason{};
+// One counter per value of a reason enum (0..N-1), as generated from a .def table.
+template <typename Enum, std::size_t N>
+struct CounterTable {
+    std::array<Counter, N> by_reason{};
 
-    void count(DropReason r) { by_reason[static_cast<std::size_t>(r)].add(); }
-    std::uint64_t read(DropReason r) const {
-        return by_reason[static_cast<std::size_t>(r)].read();
-    }
+    void count(Enum r) { by_reason[static_cast<std::size_t>(r)].add(); }
+    std::uint64_t read(Enum r) const { return by_reason[static_cast<std::size_t>(r)].read(); }
 };
+
+using DropCounters = CounterTable<DropReason, kDropReasonCount>;
 
 // Events that are not drops but an administrator wants to see in numbers.
 struct NeighborCounters {

@@ -21,11 +21,13 @@ inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropRea
 
 enum class Severity : std::uint8_t { info, warn, error };
 
-struct DropReasonInfo {
+// One row of a reason table: drops here, TCP events in tcp/tcp_events.h.
+struct ReasonInfo {
     std::string_view name;
     Severity severity;
     std::string_view sentence;
 };
+using DropReasonInfo = ReasonInfo;
 
 const DropReasonInfo& drop_reason_info(DropReason r);
 std::string_view severity_name(Severity s);

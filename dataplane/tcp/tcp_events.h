@@ -6,10 +6,8 @@
 // control block by reference (single writer, see net/counters.h).
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 
 #include "net/counters.h"
 #include "net/drop_reason.h"
@@ -25,19 +23,8 @@ enum class TcpEvent : std::uint8_t {
 
 inline constexpr std::size_t kTcpEventCount = static_cast<std::size_t>(TcpEvent::count_);
 
-struct TcpEventInfo {
-    std::string_view name;
-    net::Severity severity;
-    std::string_view sentence;
-};
+const net::ReasonInfo& tcp_event_info(TcpEvent e);
 
-const TcpEventInfo& tcp_event_info(TcpEvent e);
-
-struct TcpCounters {
-    std::array<net::Counter, kTcpEventCount> by_event{};
-
-    void count(TcpEvent e) { by_event[static_cast<std::size_t>(e)].add(); }
-    std::uint64_t read(TcpEvent e) const { return by_event[static_cast<std::size_t>(e)].read(); }
-};
+using TcpCounters = net::CounterTable<TcpEvent, kTcpEventCount>;
 
 } // namespace smtpgw::tcp

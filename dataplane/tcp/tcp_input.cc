@@ -24,7 +24,7 @@ void Tcb::on_segment(const Segment& seg, std::uint64_t now) {
         input_closed(seg);
         return;
     case TcpState::listen:
-        input_listen(seg, now);
+        input_listen(seg);
         return;
     case TcpState::syn_sent:
         input_syn_sent(seg, now);
@@ -43,16 +43,14 @@ void Tcb::input_closed(const Segment& seg) {
     }
 }
 
-void Tcb::input_listen(const Segment& seg, std::uint64_t now) {
-    (void)now;
+void Tcb::input_listen(const Segment& seg) {
     const TcpHeader& h = seg.header;
     // 3.10.7.2 first: an incoming RST is ignored.
     if (h.has(flags::kRst))
         return;
     // 3.10.7.2 second: any ACK is bad in LISTEN: <SEQ=SEG.ACK><CTL=RST>.
     if (h.has(flags::kAck)) {
-        reset_with(h.ack, TcpSeq(0), false);
-        counters_.count(TcpEvent::rst_sent);
+        refuse_ack(h.ack);
         return;
     }
     // 3.10.7.2 fourth: anything else without SYN is dropped.
@@ -60,22 +58,19 @@ void Tcb::input_listen(const Segment& seg, std::uint64_t now) {
         return;
     // 3.10.7.2 third: SYN. Security/compartment checks do not apply here.
     // Data on the SYN is not queued (see tcp_tcb.h).
-    irs_ = h.seq;
-    rcv_nxt_ = h.seq + 1;
-    ws_offered_ = s_.window_scaling && h.options.window_scale.has_value();
-    ts_offered_ = s_.timestamps && h.options.timestamps.has_value();
-    accept_syn_options(h.options);
-    snd_wnd_ = h.window; // RFC 7323 2.2: never scaled on a SYN
-    max_snd_wnd_ = snd_wnd_;
-    snd_wl1_ = h.seq;
-    snd_wl2_ = iss_;
-    snd_nxt_ = iss_; // the SYN-ACK comes out of next_segment()
-    state_ = TcpState::syn_received;
+    accept_syn(h);
+    enter_syn_received(); // SND.NXT = ISS since listen()
 }
 
-void Tcb::accept_syn_options(const TcpOptions& o) {
-    peer_mss_ = o.mss ? std::max(*o.mss, s_.min_peer_mss) : s_.default_peer_mss;
-    ws_enabled_ = ws_offered_ && o.window_scale.has_value();
+// The peer's SYN (3.10.7.2 third, 3.10.7.3 fourth): IRS, RCV.NXT, the
+// negotiated options and the initial send window.
+void Tcb::accept_syn(const TcpHeader& h) {
+    irs_ = h.seq;
+    rcv_nxt_ = h.seq + 1;
+    // Options: each is used when our settings offer it and the peer's SYN carries it.
+    const TcpOptions& o = h.options;
+    std::uint16_t peer_mss = o.mss ? std::max(*o.mss, s_.min_peer_mss) : s_.default_peer_mss;
+    ws_enabled_ = s_.window_scaling && o.window_scale.has_value();
     if (ws_enabled_) {
         // RFC 7323 2.3: a shift above 14 is used as 14.
         snd_wscale_ = std::min(*o.window_scale, kMaxWindowScale);
@@ -83,11 +78,11 @@ void Tcb::accept_syn_options(const TcpOptions& o) {
     } else {
         snd_wscale_ = rcv_wscale_ = 0;
     }
-    ts_enabled_ = ts_offered_ && o.timestamps.has_value();
+    ts_enabled_ = s_.timestamps && o.timestamps.has_value();
     if (ts_enabled_)
         ts_recent_ = o.timestamps->value;
     // RFC 6691: the MSS excludes options; timestamps take 12 bytes of each segment.
-    std::uint16_t mss = std::min(peer_mss_, s_.mss);
+    std::uint16_t mss = std::min(peer_mss, s_.mss);
     eff_mss_ = static_cast<std::uint16_t>(ts_enabled_ && mss > 12 + 64 ? mss - 12 : mss);
     // RFC 5681 3.1 / RFC 6928: initial window; ssthresh starts arbitrarily high.
     cwnd_ = s_.initial_cwnd_segments * std::uint32_t{eff_mss_};
@@ -95,6 +90,15 @@ void Tcb::accept_syn_options(const TcpOptions& o) {
         cwnd_ = eff_mss_;
     ssthresh_ = 0x7fffffffu;
     recover_ = iss_;
+    snd_wnd_ = h.window; // RFC 7323 2.2: never scaled on a SYN
+    max_snd_wnd_ = snd_wnd_;
+    snd_wl1_ = h.seq;
+}
+
+void Tcb::enter_syn_received() {
+    // The SYN-ACK <SEQ=ISS><ACK=RCV.NXT> comes out of next_segment().
+    snd_wl2_ = iss_;
+    state_ = TcpState::syn_received;
 }
 
 void Tcb::input_syn_sent(const Segment& seg, std::uint64_t now) {
@@ -104,24 +108,18 @@ void Tcb::input_syn_sent(const Segment& seg, std::uint64_t now) {
     if (h.has(flags::kAck)) {
         if (h.ack <= iss_ || h.ack > snd_max_) {
             counters_.count(TcpEvent::syn_sent_bad_ack);
-            if (!h.has(flags::kRst)) {
-                reset_with(h.ack, TcpSeq(0), false);
-                counters_.count(TcpEvent::rst_sent);
-            }
+            if (!h.has(flags::kRst))
+                refuse_ack(h.ack);
             return;
         }
         ack_acceptable = true;
     }
     // 3.10.7.3 second: a RST counts only with an acceptable ACK (RFC 5961 3.2).
     if (h.has(flags::kRst)) {
-        if (ack_acceptable) {
-            counters_.count(TcpEvent::rst_received);
-            events_ |= app_event::kReset;
-            snd_buf_.clear();
-            enter_closed();
-        } else {
+        if (ack_acceptable)
+            on_peer_reset();
+        else
             counters_.count(TcpEvent::rst_out_of_window);
-        }
         return;
     }
     // 3.10.7.3 third: security/compartment checks do not apply here.
@@ -129,31 +127,17 @@ void Tcb::input_syn_sent(const Segment& seg, std::uint64_t now) {
     if (!h.has(flags::kSyn))
         return;
     // 3.10.7.3 fourth: SYN.
-    irs_ = h.seq;
-    rcv_nxt_ = h.seq + 1;
-    accept_syn_options(h.options);
-    snd_wnd_ = h.window; // RFC 7323 2.2: never scaled on a SYN
-    max_snd_wnd_ = snd_wnd_;
-    snd_wl1_ = h.seq;
+    accept_syn(h);
     if (ack_acceptable) {
         snd_wl2_ = h.ack;
-        snd_una_ = h.ack;
-        if (snd_nxt_ < snd_una_)
-            snd_nxt_ = snd_una_;
-        if (rtt_timing_ && h.ack > rtt_seq_)
-            rtt_sample(now - rtt_start_);
-        rtt_timing_ = false;
-        retries_ = 0;
-        rtx_at_ = kNever; // RFC 6298 5.2: all outstanding data (the SYN) acknowledged
+        advance_una(h.ack, now); // RFC 6298 5.2: all outstanding data (the SYN) acknowledged
         enter_established();
         ack_now_ = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
         return;
     }
     // Simultaneous open: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, SYN-RECEIVED.
-    snd_wl2_ = iss_;
-    snd_nxt_ = iss_;
-    rtt_timing_ = false;
-    state_ = TcpState::syn_received;
+    resend_syn();
+    enter_syn_received();
 }
 
 void Tcb::input_synchronized(const Segment& seg, std::uint64_t now) {
@@ -161,8 +145,7 @@ void Tcb::input_synchronized(const Segment& seg, std::uint64_t now) {
     // A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost: resend it.
     if (state_ == TcpState::syn_received && h.has(flags::kSyn) && !h.has(flags::kAck) &&
         h.seq == irs_) {
-        snd_nxt_ = iss_;
-        rtt_timing_ = false;
+        resend_syn();
         return;
     }
     // RFC 5961 4.2 (replaces 3.10.7.4 fourth): a SYN in a synchronized state,
@@ -216,10 +199,7 @@ void Tcb::input_synchronized(const Segment& seg, std::uint64_t now) {
             return;
         }
         if (h.seq == rcv_nxt_) {
-            counters_.count(TcpEvent::rst_received);
-            events_ |= app_event::kReset;
-            snd_buf_.clear();
-            enter_closed();
+            on_peer_reset();
         } else {
             counters_.count(TcpEvent::rst_challenged);
             challenge_ack(now);
@@ -242,26 +222,17 @@ void Tcb::input_synchronized(const Segment& seg, std::uint64_t now) {
 
 bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
     const TcpHeader& h = seg.header;
+    std::uint32_t seg_wnd = std::uint32_t{h.window} << snd_wscale_;
     if (state_ == TcpState::syn_received) {
         // 3.10.7.4 fifth, SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT enters
-        // ESTABLISHED; otherwise <SEQ=SEG.ACK><CTL=RST>.
+        // ESTABLISHED with SND.WND, SND.WL1, SND.WL2 from this segment;
+        // otherwise <SEQ=SEG.ACK><CTL=RST>.
         if (!(snd_una_ < h.ack && h.ack <= snd_max_)) {
-            reset_with(h.ack, TcpSeq(0), false);
-            counters_.count(TcpEvent::rst_sent);
+            refuse_ack(h.ack);
             return false;
         }
-        snd_una_ = h.ack;
-        if (snd_nxt_ < snd_una_)
-            snd_nxt_ = snd_una_;
-        if (rtt_timing_ && h.ack > rtt_seq_)
-            rtt_sample(now - rtt_start_);
-        rtt_timing_ = false;
-        retries_ = 0;
-        rtx_at_ = kNever;
-        snd_wnd_ = std::uint32_t{h.window} << snd_wscale_;
-        max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
-        snd_wl1_ = h.seq;
-        snd_wl2_ = h.ack;
+        advance_una(h.ack, now);
+        take_send_window(h, seg_wnd);
         enter_established();
     }
     // RFC 5961 5.2: acceptable only for SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
@@ -275,7 +246,6 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
         schedule_ack(now, true);
         return false;
     }
-    std::uint32_t seg_wnd = std::uint32_t{h.window} << snd_wscale_;
     if (h.ack > snd_una_) {
         // New data acknowledged: free it from the send buffer.
         std::uint32_t acked = seq_distance(snd_una_, h.ack);
@@ -286,15 +256,7 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
             snd_buf_seq_ += bytes;
             events_ |= app_event::kSendSpace;
         }
-        snd_una_ = h.ack;
-        if (snd_nxt_ < snd_una_)
-            snd_nxt_ = snd_una_;
-        // RFC 6298 with Karn: only a segment sent once gives a sample.
-        if (rtt_timing_ && h.ack > rtt_seq_) {
-            rtt_sample(now - rtt_start_);
-            rtt_timing_ = false;
-        }
-        retries_ = 0;
+        advance_una(h.ack, now);
         if (in_recovery_) {
             if (h.ack >= recover_) {
                 // RFC 6582 3.2 step 3, full ACK: deflate the window.
@@ -314,8 +276,6 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
             cwnd_ += std::max<std::uint32_t>(1, eff_mss_ * std::uint32_t{eff_mss_} / cwnd_);
         }
         dupacks_ = 0;
-        // RFC 6298 5.2 and 5.3.
-        rtx_at_ = snd_una_ == snd_max_ ? kNever : now + rto_;
     } else if (h.ack == snd_una_ && seg.payload.empty() && !h.has(flags::kFin) &&
                snd_max_ > snd_una_ && seg_wnd == snd_wnd_) {
         // RFC 5681 2: a duplicate ACK.
@@ -335,7 +295,7 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
     }
     // 3.10.7.4 fifth: window update when SND.UNA =< SEG.ACK and the segment is newer.
     if (snd_una_ <= h.ack)
-        update_send_window(seg);
+        update_send_window(h, seg_wnd);
     // 3.10.7.4 fifth, state-specific parts.
     if (fin_acked()) {
         switch (state_) {
@@ -357,14 +317,46 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
     return true;
 }
 
-void Tcb::update_send_window(const Segment& seg) {
-    const TcpHeader& h = seg.header;
-    if (snd_wl1_ < h.seq || (snd_wl1_ == h.seq && snd_wl2_ <= h.ack)) {
-        snd_wnd_ = std::uint32_t{h.window} << snd_wscale_;
-        max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
-        snd_wl1_ = h.seq;
-        snd_wl2_ = h.ack;
+void Tcb::advance_una(TcpSeq ack, std::uint64_t now) {
+    // SND.UNA advances: new data (or our SYN) acknowledged.
+    snd_una_ = ack;
+    if (snd_nxt_ < snd_una_)
+        snd_nxt_ = snd_una_;
+    // RFC 6298 with Karn: only a segment sent once gives a sample.
+    if (rtt_timing_ && ack > rtt_seq_) {
+        rtt_sample(now - rtt_start_);
+        rtt_timing_ = false;
     }
+    retries_ = 0;
+    // RFC 6298 5.2 and 5.3.
+    if (snd_una_ == snd_max_)
+        rtx_at_ = kNever;
+    else
+        arm_rtx(now);
+}
+
+void Tcb::take_send_window(const TcpHeader& h, std::uint32_t seg_wnd) {
+    snd_wnd_ = seg_wnd;
+    max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+    snd_wl1_ = h.seq;
+    snd_wl2_ = h.ack;
+}
+
+void Tcb::update_send_window(const TcpHeader& h, std::uint32_t seg_wnd) {
+    if (snd_wl1_ < h.seq || (snd_wl1_ == h.seq && snd_wl2_ <= h.ack))
+        take_send_window(h, seg_wnd);
+}
+
+void Tcb::on_peer_reset() {
+    counters_.count(TcpEvent::rst_received);
+    events_ |= app_event::kReset;
+    snd_buf_.clear();
+    enter_closed();
+}
+
+void Tcb::refuse_ack(TcpSeq ack) {
+    reset_with(ack); // <SEQ=SEG.ACK><CTL=RST>
+    counters_.count(TcpEvent::rst_sent);
 }
 
 void Tcb::process_text_and_fin(const Segment& seg, std::uint64_t now) {
@@ -375,8 +367,7 @@ void Tcb::process_text_and_fin(const Segment& seg, std::uint64_t now) {
         return;
     // 3.10.7.4 seventh: only ESTABLISHED and FIN-WAIT-1/2 take text; after
     // the peer's FIN nothing more can come.
-    if (state_ != TcpState::established && state_ != TcpState::fin_wait_1 &&
-        state_ != TcpState::fin_wait_2) {
+    if (!takes_text()) {
         counters_.count(TcpEvent::data_after_fin);
         schedule_ack(now, true);
         return;
@@ -417,7 +408,6 @@ void Tcb::process_text_and_fin(const Segment& seg, std::uint64_t now) {
     }
     // 3.10.7.4 eighth: FIN.
     rcv_nxt_ += 1;
-    fin_received_ = true;
     events_ |= app_event::kPeerClosed;
     switch (state_) {
     case TcpState::established:

@@ -48,9 +48,9 @@ void Tcb::fill_syn(OutSegment& out, bool with_ack, std::uint64_t now) {
         if (ws_enabled_)
             o.window_scale = my_wscale_;
     } else {
-        if (ws_offered_)
+        if (s_.window_scaling)
             o.window_scale = my_wscale_;
-        if (ts_offered_)
+        if (s_.timestamps)
             o.timestamps = Timestamps{ts_now(now), 0};
     }
 }
@@ -102,24 +102,31 @@ void Tcb::after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t
 
 bool Tcb::try_send_data(OutSegment& out, std::uint64_t now) {
     TcpSeq end = data_end();
-    bool fin_unsent = fin_queued_ && snd_nxt_ <= end;
     std::uint32_t unsent = snd_nxt_ < end ? seq_distance(snd_nxt_, end) : 0;
-    if (unsent == 0 && !fin_unsent)
-        return false;
     TcpSeq wnd_end = snd_una_ + std::min(snd_wnd_, cwnd_);
     std::uint32_t usable = wnd_end > snd_nxt_ ? seq_distance(snd_nxt_, wnd_end) : 0;
     std::uint32_t len = std::min({unsent, usable, std::uint32_t{eff_mss_}});
+    bool go;
     if (unsent > 0) {
-        if (len == 0)
-            return false;
         // RFC 1122 4.2.3.4: send a full segment, all that is left, or at
         // least half the largest window the peer offered.
-        if (len < eff_mss_ && len < unsent && len < max_snd_wnd_ / 2)
-            return false;
+        go = len > 0 && (len >= eff_mss_ || len >= unsent || len >= max_snd_wnd_ / 2);
+    } else {
+        // A FIN alone goes out even into a closed window; the peer acks or drops it.
+        go = fin_queued_ && snd_nxt_ <= end;
     }
-    // A FIN alone goes out even into a closed window; the peer acks or drops it.
+    // Data held back by the window starts the persist timer; anything else stops it.
+    update_persist(now, unsent > 0 && !go);
+    if (!go)
+        return false;
     std::uint32_t seq_len = fill_data(out, snd_nxt_, len, now);
     after_send(out, seq_len, now);
+    return true;
+}
+
+bool Tcb::send_ack(OutSegment& out, TcpSeq seq, std::uint64_t now) {
+    fill_common(out, seq, flags::kAck, now);
+    after_send(out, 0, now);
     return true;
 }
 
@@ -135,59 +142,43 @@ bool Tcb::next_segment(std::uint64_t now, OutSegment& out) {
     case TcpState::listen:
         return false;
     case TcpState::syn_sent:
-        if (snd_nxt_ != iss_)
-            return false;
-        fill_syn(out, false, now);
-        after_send(out, 1, now);
-        return true;
-    case TcpState::syn_received:
+    case TcpState::syn_received: {
+        // Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), sent again after SND.NXT = ISS.
+        bool syn_ack = state_ == TcpState::syn_received;
         if (snd_nxt_ == iss_) {
-            fill_syn(out, true, now);
+            fill_syn(out, syn_ack, now);
             after_send(out, 1, now);
             return true;
         }
-        if (!ack_now_)
+        if (!syn_ack)
             return false;
-        fill_common(out, snd_nxt_, flags::kAck, now);
-        after_send(out, 0, now);
-        return true;
+        break; // SYN-RECEIVED: at most a pure ACK
+    }
     default:
         break;
     }
-    bool may_send = state_ == TcpState::established || state_ == TcpState::fin_wait_1 ||
-                    state_ == TcpState::close_wait || state_ == TcpState::closing ||
-                    state_ == TcpState::last_ack;
-    if (may_send && retransmit_one_) {
-        retransmit_one_ = false;
-        if (snd_una_ < snd_max_) {
-            std::uint32_t seq_len = fill_data(out, snd_una_, eff_mss_, now);
-            rtt_timing_ = false; // Karn
-            after_send(out, seq_len, now);
-            return true;
+    if (can_send_data()) {
+        if (retransmit_one_) {
+            retransmit_one_ = false;
+            if (snd_una_ < snd_max_) {
+                std::uint32_t seq_len = fill_data(out, snd_una_, eff_mss_, now);
+                rtt_timing_ = false; // Karn
+                after_send(out, seq_len, now);
+                return true;
+            }
         }
-    }
-    if (may_send && probe_now_) {
-        // RFC 9293 3.8.6.1: a zero-length segment below SND.UNA makes the
-        // peer answer with its current window.
-        probe_now_ = false;
-        fill_common(out, snd_una_ - 1, flags::kAck, now);
-        after_send(out, 0, now);
-        return true;
-    }
-    if (may_send) {
-        if (try_send_data(out, now)) {
-            update_persist(now, false);
-            return true;
+        if (probe_now_) {
+            // RFC 9293 3.8.6.1: a zero-length segment below SND.UNA makes the
+            // peer answer with its current window.
+            probe_now_ = false;
+            return send_ack(out, snd_una_ - 1, now);
         }
-        TcpSeq end = data_end();
-        bool pending = snd_nxt_ < end;
-        update_persist(now, pending);
+        if (try_send_data(out, now))
+            return true;
     }
     if (!ack_now_)
         return false;
-    fill_common(out, snd_nxt_, flags::kAck, now);
-    after_send(out, 0, now);
-    return true;
+    return send_ack(out, snd_nxt_, now);
 }
 
 } // namespace smtpgw::tcp

@@ -4,6 +4,7 @@
 
 #include "net/byte_order.h"
 #include "net/checksum.h"
+#include "net/wire.h"
 
 namespace smtpgw::tcp {
 
@@ -12,7 +13,6 @@ namespace {
 // Byte offsets inside the fixed header (RFC 9293 3.1).
 constexpr std::size_t kSrcPort = 0, kDstPort = 2, kSeq = 4, kAck = 8, kDataOffset = 12,
                       kFlags = 13, kWindow = 14, kChecksum = 16, kUrgent = 18;
-constexpr std::uint8_t kProtoTcp = 6;
 
 constexpr std::uint8_t kLenMss = 4, kLenWindowScale = 3, kLenSackPermitted = 2,
                        kLenTimestamps = 10, kLenSackBase = 2, kLenSackBlock = 8;
@@ -37,6 +37,25 @@ std::size_t sack_blocks_that_fit(const TcpOptions& o) {
         return 0;
     std::size_t fit = (room - 4) / kLenSackBlock; // NOP NOP kind len, then blocks
     return o.sack_count < fit ? o.sack_count : fit;
+}
+
+// The folded checksum of `segment` under the pseudo header sum `pseudo`: 0
+// when a received segment verifies, the field's value when it holds 0.
+std::uint16_t tcp_sum(std::uint32_t pseudo, std::span<const std::uint8_t> segment) {
+    return net::checksum_fold(net::checksum_add(pseudo, segment.data(), segment.size()));
+}
+
+std::uint32_t pseudo_v4(net::Ipv4Addr src, net::Ipv4Addr dst, std::size_t len) {
+    return net::pseudo_header_v4(src, dst, net::wire::kProtoTcp, static_cast<std::uint16_t>(len));
+}
+
+std::uint32_t pseudo_v6(const net::Ipv6Addr& src, const net::Ipv6Addr& dst, std::size_t len) {
+    return net::pseudo_header_v6(src, dst, net::wire::kProtoTcp, static_cast<std::uint32_t>(len));
+}
+
+void store_checksum(std::span<std::uint8_t> segment, std::uint32_t pseudo) {
+    net::store_be16(segment.data() + kChecksum, 0);
+    net::store_be16(segment.data() + kChecksum, tcp_sum(pseudo, segment));
 }
 
 } // namespace
@@ -147,18 +166,14 @@ bool tcp_checksum_ok_v4(std::span<const std::uint8_t> segment, net::Ipv4Addr src
                         net::Ipv4Addr dst) {
     if (segment.size() < kTcpMinHeaderLen || segment.size() > 0xffff)
         return false;
-    std::uint32_t sum =
-        net::pseudo_header_v4(src, dst, kProtoTcp, static_cast<std::uint16_t>(segment.size()));
-    return net::checksum_fold(net::checksum_add(sum, segment.data(), segment.size())) == 0;
+    return tcp_sum(pseudo_v4(src, dst, segment.size()), segment) == 0;
 }
 
 bool tcp_checksum_ok_v6(std::span<const std::uint8_t> segment, const net::Ipv6Addr& src,
                         const net::Ipv6Addr& dst) {
     if (segment.size() < kTcpMinHeaderLen || segment.size() > 0xffffffffu)
         return false;
-    std::uint32_t sum =
-        net::pseudo_header_v6(src, dst, kProtoTcp, static_cast<std::uint32_t>(segment.size()));
-    return net::checksum_fold(net::checksum_add(sum, segment.data(), segment.size())) == 0;
+    return tcp_sum(pseudo_v6(src, dst, segment.size()), segment) == 0;
 }
 
 std::size_t options_length(const TcpOptions& o) {
@@ -236,20 +251,12 @@ std::size_t build_header(const TcpHeader& h, std::span<std::uint8_t> out) {
 }
 
 void tcp_fill_checksum_v4(std::span<std::uint8_t> segment, net::Ipv4Addr src, net::Ipv4Addr dst) {
-    net::store_be16(segment.data() + kChecksum, 0);
-    std::uint32_t sum =
-        net::pseudo_header_v4(src, dst, kProtoTcp, static_cast<std::uint16_t>(segment.size()));
-    net::store_be16(segment.data() + kChecksum,
-                    net::checksum_fold(net::checksum_add(sum, segment.data(), segment.size())));
+    store_checksum(segment, pseudo_v4(src, dst, segment.size()));
 }
 
 void tcp_fill_checksum_v6(std::span<std::uint8_t> segment, const net::Ipv6Addr& src,
                           const net::Ipv6Addr& dst) {
-    net::store_be16(segment.data() + kChecksum, 0);
-    std::uint32_t sum =
-        net::pseudo_header_v6(src, dst, kProtoTcp, static_cast<std::uint32_t>(segment.size()));
-    net::store_be16(segment.data() + kChecksum,
-                    net::checksum_fold(net::checksum_add(sum, segment.data(), segment.size())));
+    store_checksum(segment, pseudo_v6(src, dst, segment.size()));
 }
 
 } // namespace smtpgw::tcp

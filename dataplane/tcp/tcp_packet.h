@@ -34,6 +34,7 @@ inline constexpr std::size_t kTcpMinHeaderLen = 20;
 inline constexpr std::size_t kTcpMaxHeaderLen = 60;
 inline constexpr std::size_t kTcpMaxOptionsLen = kTcpMaxHeaderLen - kTcpMinHeaderLen;
 inline constexpr std::uint8_t kMaxWindowScale = 14; // RFC 7323 2.3
+inline constexpr std::uint16_t kDefaultPeerMss = 536; // RFC 9293 3.7.1: no MSS option (IPv4)
 inline constexpr std::size_t kMaxSackBlocks = 4;    // 4 * 8 + 2 = 34 <= 40 bytes
 
 namespace option_kind {

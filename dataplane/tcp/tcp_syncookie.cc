@@ -2,7 +2,11 @@
 // RFCs: 4987 3.6, 7323. Security: see tcp_syncookie.h.
 #include "tcp/tcp_syncookie.h"
 
+#include <algorithm>
 #include <cstring>
+
+#include "net/byte_order.h"
+#include "tcp/tcp_packet.h"
 
 namespace smtpgw::tcp {
 
@@ -49,14 +53,15 @@ std::uint32_t cookie_hash(const SipKey& key, const FourTuple& t, TcpSeq peer_isn
     p += 16;
     std::memcpy(p, t.remote.bytes.data(), 16);
     p += 16;
-    *p++ = static_cast<std::uint8_t>(t.local_port >> 8);
-    *p++ = static_cast<std::uint8_t>(t.local_port);
-    *p++ = static_cast<std::uint8_t>(t.remote_port >> 8);
-    *p++ = static_cast<std::uint8_t>(t.remote_port);
-    for (int i = 3; i >= 0; --i)
-        *p++ = static_cast<std::uint8_t>(peer_isn.raw() >> (8 * i));
-    for (int i = 7; i >= 0; --i)
-        *p++ = static_cast<std::uint8_t>(counter >> (8 * i));
+    net::store_be16(p, t.local_port);
+    p += 2;
+    net::store_be16(p, t.remote_port);
+    p += 2;
+    net::store_be32(p, peer_isn.raw());
+    p += 4;
+    net::store_be32(p, static_cast<std::uint32_t>(counter >> 32));
+    net::store_be32(p + 4, static_cast<std::uint32_t>(counter));
+    p += 8;
     *p++ = static_cast<std::uint8_t>(mss_index);
     *p++ = ts ? 1 : 0;
     *p++ = static_cast<std::uint8_t>(opt_bits);
@@ -106,7 +111,7 @@ SynCookie syncookie_make(const SipKey& key, const SynCookieSettings& s,
     if (req.timestamps) {
         std::uint32_t ws = kTsNoWscale;
         if (req.peer_wscale)
-            ws = *req.peer_wscale > 14 ? 14 : *req.peer_wscale; // RFC 7323 2.3
+            ws = std::min(*req.peer_wscale, kMaxWindowScale); // RFC 7323 2.3
         opt_bits = ws | (req.sack_permitted ? kTsSackBit : 0);
         std::uint32_t tsval = (ts_now & ~kTsOptMask) | opt_bits;
         if (static_cast<std::int32_t>(tsval - ts_now) > 0)

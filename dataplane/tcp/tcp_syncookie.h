@@ -24,6 +24,7 @@
 #include <optional>
 #include <span>
 
+#include "tcp/tcp_packet.h"
 #include "tcp/tcp_seq.h"
 #include "tcp/tcp_tuple.h"
 
@@ -45,21 +46,21 @@ struct SynCookieSettings {
 };
 
 // MSS values a cookie can carry (3 bits); the peer's MSS is rounded down.
-inline constexpr std::array<std::uint16_t, 8> kSynCookieMssTable{536,  1220, 1300, 1360,
-                                                                 1400, 1440, 1452, 1460};
+inline constexpr std::array<std::uint16_t, 8> kSynCookieMssTable{
+    kDefaultPeerMss, 1220, 1300, 1360, 1400, 1440, 1452, 1460};
 
 struct SynCookieRequest {
     FourTuple tuple;
-    TcpSeq peer_isn;                         // SEG.SEQ of the SYN
-    std::uint16_t peer_mss = 536;            // RFC 9293 3.7.1 default without the option
-    std::optional<std::uint8_t> peer_wscale; // window scale the peer offered
+    TcpSeq peer_isn;                          // SEG.SEQ of the SYN
+    std::uint16_t peer_mss = kDefaultPeerMss; // RFC 9293 3.7.1 default without the option
+    std::optional<std::uint8_t> peer_wscale;  // window scale the peer offered
     bool sack_permitted = false;
-    bool timestamps = false;                 // peer sent timestamps (and we accept them)
+    bool timestamps = false;                  // peer sent timestamps (and we accept them)
 };
 
 struct SynCookie {
     TcpSeq iss;                          // our ISN for the SYN-ACK
-    std::uint16_t mss = 536;             // the MSS that will be restored (<= peer's)
+    std::uint16_t mss = kDefaultPeerMss; // the MSS that will be restored (<= peer's)
     std::optional<std::uint32_t> tsval;  // our TSval for the SYN-ACK when timestamps
 };
 
@@ -78,7 +79,7 @@ enum class SynCookieError : std::uint8_t {
 struct SynCookieAccepted {
     TcpSeq iss; // our ISN (SND.UNA - 1 after this ACK)
     TcpSeq irs; // the peer's ISN
-    std::uint16_t mss = 536;
+    std::uint16_t mss = kDefaultPeerMss;
     std::optional<std::uint8_t> peer_wscale;
     bool sack_permitted = false;
     bool timestamps = false;

@@ -5,35 +5,22 @@
 #include "tcp/tcp_tcb.h"
 
 #include <algorithm>
+#include <array>
 
 namespace smtpgw::tcp {
 
+namespace {
+// Indexed by TcpState.
+constexpr std::array<std::string_view, 11> kStateNames{
+    "CLOSED",     "LISTEN",     "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
+    "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING",  "LAST-ACK",     "TIME-WAIT",
+};
+static_assert(kStateNames.size() == static_cast<std::size_t>(TcpState::time_wait) + 1);
+} // namespace
+
 std::string_view state_name(TcpState s) {
-    switch (s) {
-    case TcpState::closed:
-        return "CLOSED";
-    case TcpState::listen:
-        return "LISTEN";
-    case TcpState::syn_sent:
-        return "SYN-SENT";
-    case TcpState::syn_received:
-        return "SYN-RECEIVED";
-    case TcpState::established:
-        return "ESTABLISHED";
-    case TcpState::fin_wait_1:
-        return "FIN-WAIT-1";
-    case TcpState::fin_wait_2:
-        return "FIN-WAIT-2";
-    case TcpState::close_wait:
-        return "CLOSE-WAIT";
-    case TcpState::closing:
-        return "CLOSING";
-    case TcpState::last_ack:
-        return "LAST-ACK";
-    case TcpState::time_wait:
-        return "TIME-WAIT";
-    }
-    return "?";
+    auto i = static_cast<std::size_t>(s);
+    return i < kStateNames.size() ? kStateNames[i] : "?";
 }
 
 bool make_reset_for(const Segment& seg, TcpHeader& out) {
@@ -60,32 +47,27 @@ Tcb::Tcb(const TcpSettings& settings, TcpCounters& counters, std::uint16_t local
          std::uint16_t remote_port)
     : s_(settings), counters_(counters), local_port_(local_port), remote_port_(remote_port),
       snd_buf_(settings.send_buffer_bytes), rcv_buf_(settings.recv_buffer_bytes),
+      eff_mss_(std::min(settings.default_peer_mss, settings.mss)),
       rto_(settings.rto_initial_ns) {
     // RFC 7323 2.3: the smallest shift that lets the whole buffer be advertised.
     std::uint32_t space = s_.recv_buffer_bytes;
     while (my_wscale_ < kMaxWindowScale && (space >> my_wscale_) > 0xffff)
         ++my_wscale_;
-    peer_mss_ = s_.default_peer_mss;
-    eff_mss_ = std::min(peer_mss_, s_.mss);
 }
 
-void Tcb::listen(TcpSeq iss, std::uint32_t ts_offset) {
-    state_ = TcpState::listen;
+void Tcb::open(TcpState state, TcpSeq iss, std::uint32_t ts_offset) {
+    state_ = state;
     iss_ = iss;
     snd_una_ = snd_nxt_ = snd_max_ = iss;
     snd_buf_seq_ = iss + 1;
     ts_offset_ = ts_offset;
 }
+
+void Tcb::listen(TcpSeq iss, std::uint32_t ts_offset) { open(TcpState::listen, iss, ts_offset); }
 
 void Tcb::connect(TcpSeq iss, std::uint64_t now, std::uint32_t ts_offset) {
     (void)now; // the SYN and its timer start in next_segment()
-    state_ = TcpState::syn_sent;
-    iss_ = iss;
-    snd_una_ = snd_nxt_ = snd_max_ = iss;
-    snd_buf_seq_ = iss + 1;
-    ts_offset_ = ts_offset;
-    ws_offered_ = s_.window_scaling;
-    ts_offered_ = s_.timestamps;
+    open(TcpState::syn_sent, iss, ts_offset);
 }
 
 std::uint32_t Tcb::take_events() {
@@ -114,16 +96,12 @@ std::size_t Tcb::send(std::span<const std::uint8_t> data) {
 }
 
 std::size_t Tcb::receive(std::span<std::uint8_t> out) {
-    std::uint32_t before = rcv_wnd();
-    std::size_t n = rcv_buf_.read(out);
+    std::size_t n = rcv_buf_.read(out); // the window grows by n
     // RFC 1122 4.2.3.3: announce a reopened window once it grew by a full
     // segment or half the buffer, whichever is smaller (receiver SWS).
     std::uint32_t advertised = rcv_adv_ > rcv_nxt_ ? seq_distance(rcv_nxt_, rcv_adv_) : 0;
     std::uint32_t threshold = std::min<std::uint32_t>(eff_mss_, s_.recv_buffer_bytes / 2);
-    bool synchronized = state_ == TcpState::established || state_ == TcpState::fin_wait_1 ||
-                        state_ == TcpState::fin_wait_2;
-    if (n > 0 && synchronized && rcv_wnd() > before && rcv_wnd() - advertised >= threshold &&
-        rcv_wnd() > advertised)
+    if (n > 0 && takes_text() && rcv_wnd() > advertised && rcv_wnd() - advertised >= threshold)
         ack_now_ = true;
     return n;
 }
@@ -159,7 +137,7 @@ void Tcb::abort() {
     case TcpState::fin_wait_1:
     case TcpState::fin_wait_2:
     case TcpState::close_wait:
-        reset_with(snd_max_, TcpSeq(0), false);
+        reset_with(snd_max_);
         break;
     default:
         break;
@@ -170,13 +148,13 @@ void Tcb::abort() {
         enter_closed();
 }
 
-void Tcb::reset_with(TcpSeq seq, TcpSeq ack, bool with_ack) {
+void Tcb::reset_with(TcpSeq seq) {
+    // <SEQ=seq><CTL=RST>, sent by the next next_segment().
     rst_ = TcpHeader{};
     rst_.src_port = local_port_;
     rst_.dst_port = remote_port_;
     rst_.seq = seq;
-    rst_.ack = ack;
-    rst_.flags = flags::kRst | (with_ack ? flags::kAck : 0);
+    rst_.flags = flags::kRst;
     rst_pending_ = true;
 }
 

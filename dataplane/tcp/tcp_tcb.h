@@ -50,7 +50,7 @@ struct TcpSettings {
     // Our MSS: a 1500-byte Ethernet MTU minus 40 bytes of IPv4 + TCP headers.
     std::uint16_t mss = 1460;
     // Assumed when the SYN has no MSS option (RFC 9293 3.7.1, IPv4 value).
-    std::uint16_t default_peer_mss = 536;
+    std::uint16_t default_peer_mss = kDefaultPeerMss;
     // A tiny advertised MSS turns one write into thousands of segments.
     std::uint16_t min_peer_mss = 88;
     // RFC 7323: windows above 64 KiB; offered when the buffer needs it.
@@ -174,20 +174,28 @@ class Tcb {
     bool timestamps_enabled() const { return ts_enabled_; }
 
   private:
+    // tcp_tcb.cc
+    void open(TcpState state, TcpSeq iss, std::uint32_t ts_offset);
+    void reset_with(TcpSeq seq);
+    void enter_established();
+    void enter_time_wait(std::uint64_t now);
+    void enter_closed();
+
     // tcp_input.cc
     void input_closed(const Segment& seg);
-    void input_listen(const Segment& seg, std::uint64_t now);
+    void input_listen(const Segment& seg);
     void input_syn_sent(const Segment& seg, std::uint64_t now);
     void input_synchronized(const Segment& seg, std::uint64_t now);
     bool process_ack(const Segment& seg, std::uint64_t now);
     void process_text_and_fin(const Segment& seg, std::uint64_t now);
-    void accept_syn_options(const TcpOptions& o);
-    void update_send_window(const Segment& seg);
+    void accept_syn(const TcpHeader& h);
+    void enter_syn_received();
+    void advance_una(TcpSeq ack, std::uint64_t now);
+    void take_send_window(const TcpHeader& h, std::uint32_t seg_wnd);
+    void update_send_window(const TcpHeader& h, std::uint32_t seg_wnd);
+    void on_peer_reset();
+    void refuse_ack(TcpSeq ack);
     void challenge_ack(std::uint64_t now);
-    void reset_with(TcpSeq seq, TcpSeq ack, bool with_ack);
-    void enter_established();
-    void enter_time_wait(std::uint64_t now);
-    void enter_closed();
     void schedule_ack(std::uint64_t now, bool immediate);
 
     // tcp_output.cc
@@ -196,6 +204,7 @@ class Tcb {
     std::uint32_t fill_data(OutSegment& out, TcpSeq seq, std::uint32_t max_len, std::uint64_t now);
     void after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t now);
     bool try_send_data(OutSegment& out, std::uint64_t now);
+    bool send_ack(OutSegment& out, TcpSeq seq, std::uint64_t now);
     std::uint16_t window_to_advertise(bool syn) const;
     std::uint32_t ts_now(std::uint64_t now) const;
 
@@ -204,11 +213,25 @@ class Tcb {
     void on_persist_timeout(std::uint64_t now);
     void rtt_sample(std::uint64_t rtt_ns);
     void arm_rtx(std::uint64_t now);
+    void back_off_rtx(std::uint64_t now);
+    void resend_syn();
+    void give_up();
     void update_persist(std::uint64_t now, bool blocked);
 
+    // States that accept text from the peer (RFC 9293 3.10.7.4 seventh).
+    bool takes_text() const {
+        return state_ == TcpState::established || state_ == TcpState::fin_wait_1 ||
+               state_ == TcpState::fin_wait_2;
+    }
+    // States in which data, FIN, retransmissions and probes go out.
+    bool can_send_data() const {
+        return state_ == TcpState::established || state_ == TcpState::fin_wait_1 ||
+               state_ == TcpState::close_wait || state_ == TcpState::closing ||
+               state_ == TcpState::last_ack;
+    }
+
     // Sequence bookkeeping helpers.
-    TcpSeq snd_buf_seq() const { return snd_buf_seq_; }
-    TcpSeq data_end() const { return snd_buf_seq() + static_cast<std::uint32_t>(snd_buf_.size()); }
+    TcpSeq data_end() const { return snd_buf_seq_ + static_cast<std::uint32_t>(snd_buf_.size()); }
     bool fin_acked() const { return fin_queued_ && snd_una_ == data_end() + 1; }
     std::uint32_t flight_size() const { return seq_distance(snd_una_, snd_max_); }
     std::uint32_t rcv_wnd() const { return static_cast<std::uint32_t>(rcv_buf_.free()); }
@@ -232,13 +255,10 @@ class Tcb {
     // Receive sequence variables.
     TcpSeq irs_, rcv_nxt_;
     TcpSeq rcv_adv_; // right edge of the window last advertised
-    bool fin_received_ = false;
 
-    // Negotiated options.
-    std::uint16_t peer_mss_ = 536;
-    std::uint16_t eff_mss_ = 536; // payload bytes per segment
-    bool ws_offered_ = false;     // we put window scale in our SYN / SYN-ACK
-    bool ts_offered_ = false;
+    // Negotiated options. We offer window scale and timestamps per TcpSettings
+    // in our SYN, and in a SYN-ACK only what the peer's SYN offered.
+    std::uint16_t eff_mss_;       // payload bytes per segment
     bool ws_enabled_ = false;     // both SYNs carried window scale
     std::uint8_t snd_wscale_ = 0; // shift applied to windows the peer sends
     std::uint8_t rcv_wscale_ = 0; // shift applied to windows we send

@@ -43,6 +43,23 @@ void Tcb::on_timer(std::uint64_t now) {
 
 void Tcb::arm_rtx(std::uint64_t now) { rtx_at_ = now + rto_; }
 
+void Tcb::back_off_rtx(std::uint64_t now) {
+    // RFC 6298 5.5 and 5.6: double the RTO (bounded) and restart the timer.
+    rto_ = std::min(rto_ * 2, s_.rto_max_ns);
+    arm_rtx(now);
+}
+
+void Tcb::resend_syn() {
+    snd_nxt_ = iss_; // our SYN / SYN-ACK comes out of next_segment() again
+    rtt_timing_ = false; // Karn
+}
+
+void Tcb::give_up() {
+    counters_.count(TcpEvent::retransmit_giveup);
+    events_ |= app_event::kTimedOut;
+    enter_closed();
+}
+
 void Tcb::rtt_sample(std::uint64_t r) {
     // RFC 6298 2.2 and 2.3 (alpha = 1/8, beta = 1/4, K = 4). The clock
     // granularity G is the caller's nanosecond clock: negligible, so the
@@ -63,27 +80,21 @@ void Tcb::on_rtx_timeout(std::uint64_t now) {
     rtx_at_ = kNever;
     if (state_ == TcpState::syn_sent || state_ == TcpState::syn_received) {
         if (++retries_ > s_.max_syn_retransmits) {
-            counters_.count(TcpEvent::retransmit_giveup);
-            events_ |= app_event::kTimedOut;
-            enter_closed();
+            give_up();
             return;
         }
         counters_.count(TcpEvent::rto_expired);
-        snd_nxt_ = iss_; // resend the SYN / SYN-ACK
-        rtt_timing_ = false;
-        rto_ = std::min(rto_ * 2, s_.rto_max_ns);
-        rtx_at_ = now + rto_;
+        resend_syn();
+        back_off_rtx(now);
         return;
     }
     if (snd_una_ == snd_max_)
         return; // nothing outstanding
     if (++retries_ > s_.max_retransmits) {
         // RFC 9293 3.8.3 R2: give up; tell the peer, which may still be there.
-        counters_.count(TcpEvent::retransmit_giveup);
-        events_ |= app_event::kTimedOut;
-        reset_with(snd_max_, TcpSeq(0), false);
+        reset_with(snd_max_);
         snd_buf_.clear();
-        enter_closed();
+        give_up();
         return;
     }
     counters_.count(TcpEvent::rto_expired);
@@ -99,8 +110,7 @@ void Tcb::on_rtx_timeout(std::uint64_t now) {
     // RFC 6298 5.4-5.6: resend from SND.UNA, back off, restart the timer.
     snd_nxt_ = snd_una_;
     rtt_timing_ = false;
-    rto_ = std::min(rto_ * 2, s_.rto_max_ns);
-    rtx_at_ = now + rto_;
+    back_off_rtx(now);
 }
 
 void Tcb::update_persist(std::uint64_t now, bool blocked) {

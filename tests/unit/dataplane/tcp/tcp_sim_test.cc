@@ -33,8 +33,8 @@ struct InFlight {
 class Sim {
   public:
     Sim(unsigned seed, const LinkParams& link, const TcpSettings& s)
-        : rng_(seed), link_(link), a_(s, kAddrA, kAddrB, 40000, 25),
-          b_(s, kAddrB, kAddrA, 25, 40000) {}
+        : rng_(seed), link_(link), a_(s, kAddrA, kAddrB, kPortA, kPortB),
+          b_(s, kAddrB, kAddrA, kPortB, kPortA) {}
 
     std::string ab, ba; // what A sends to B, and B to A
 

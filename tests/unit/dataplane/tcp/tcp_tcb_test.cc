@@ -11,8 +11,6 @@ using namespace tcptest;
 
 namespace {
 
-constexpr std::uint16_t kPortA = 40000, kPortB = 25;
-
 TcpSettings quick_settings() {
     TcpSettings s;
     s.delayed_ack_ns = 0; // every test that wants delayed ACKs says so
@@ -29,8 +27,34 @@ struct Pair {
         b.tcb.listen(iss_b);
         a.tcb.connect(iss_a, now);
         pump(a, b, now);
-        CHECK(a.tcb.state() == TcpState::established);
-        CHECK(b.tcb.state() == TcpState::established);
+        check_both(TcpState::established);
+    }
+    void check_both(TcpState s) const {
+        CHECK(a.tcb.state() == s);
+        CHECK(b.tcb.state() == s);
+    }
+    // Each side has one segment ready (both SYNs, both FINs): they cross on
+    // the wire, leaving both in `crossed`; the answers settle both in `settled`.
+    void cross_then_settle(TcpState crossed, TcpState settled) {
+        auto from_a = a.output(0), from_b = b.output(0);
+        CHECK_EQUAL(1u, from_a.size());
+        CHECK_EQUAL(1u, from_b.size());
+        b.tcb.on_segment(decode(from_a[0]), 0);
+        a.tcb.on_segment(decode(from_b[0]), 0);
+        check_both(crossed);
+        pump(a, b, 0);
+        check_both(settled);
+    }
+    // A closes and the FIN is acknowledged: A in FIN-WAIT-2, B in CLOSE-WAIT.
+    void close_a() {
+        a.tcb.close();
+        pump(a, b, 0);
+    }
+    // Then B closes too: A in TIME-WAIT, B CLOSED.
+    void close_both() {
+        close_a();
+        b.tcb.close();
+        pump(a, b, 0);
     }
 };
 
@@ -69,9 +93,7 @@ Segment seg(std::uint8_t f, TcpSeq seq, TcpSeq ack, std::uint16_t wnd = 65535,
 
 std::vector<OutSegment> outputs(Tcb& t, std::uint64_t now) {
     std::vector<OutSegment> v;
-    OutSegment o;
-    while (t.next_segment(now, o) && v.size() < 1000)
-        v.push_back(o);
+    drain_segments(t, now, 1000, [&](const OutSegment& o) { v.push_back(o); });
     return v;
 }
 
@@ -135,16 +157,7 @@ TEST(TcbHandshake, SimultaneousOpen) {
     Pair p;
     p.a.tcb.connect(TcpSeq(1000), 0);
     p.b.tcb.connect(TcpSeq(90000), 0);
-    auto syn_a = p.a.output(0), syn_b = p.b.output(0);
-    CHECK_EQUAL(1u, syn_a.size());
-    CHECK_EQUAL(1u, syn_b.size());
-    p.b.tcb.on_segment(decode(syn_a[0]), 0);
-    p.a.tcb.on_segment(decode(syn_b[0]), 0);
-    CHECK(p.a.tcb.state() == TcpState::syn_received);
-    CHECK(p.b.tcb.state() == TcpState::syn_received);
-    pump(p.a, p.b, 0);
-    CHECK(p.a.tcb.state() == TcpState::established);
-    CHECK(p.b.tcb.state() == TcpState::established);
+    p.cross_then_settle(TcpState::syn_received, TcpState::established);
     transfer(p.a, p.b, "HELO", 0);
     CHECK_EQUAL(std::string("HELO"), p.b.received);
 }
@@ -322,23 +335,13 @@ TEST(TcbClose, SimultaneousClose) {
     p.open();
     p.a.tcb.close();
     p.b.tcb.close();
-    auto fa = p.a.output(0), fb = p.b.output(0);
-    CHECK_EQUAL(1u, fa.size());
-    CHECK_EQUAL(1u, fb.size());
-    p.b.tcb.on_segment(decode(fa[0]), 0);
-    p.a.tcb.on_segment(decode(fb[0]), 0);
-    CHECK(p.a.tcb.state() == TcpState::closing);
-    CHECK(p.b.tcb.state() == TcpState::closing);
-    pump(p.a, p.b, 0);
-    CHECK(p.a.tcb.state() == TcpState::time_wait);
-    CHECK(p.b.tcb.state() == TcpState::time_wait);
+    p.cross_then_settle(TcpState::closing, TcpState::time_wait);
 }
 
 TEST(TcbClose, TimeWaitAcksARetransmittedFinAndRestarts) {
     Pair p;
     p.open();
-    p.a.tcb.close();
-    pump(p.a, p.b, 0);
+    p.close_a();
     p.b.tcb.close();
     auto fin = p.b.output(0);
     CHECK_EQUAL(1u, fin.size());
@@ -356,8 +359,7 @@ TEST(TcbClose, TimeWaitAcksARetransmittedFinAndRestarts) {
 TEST(TcbClose, FinWait2TimesOut) {
     Pair p;
     p.open();
-    p.a.tcb.close();
-    pump(p.a, p.b, 0);
+    p.close_a();
     CHECK(p.a.tcb.state() == TcpState::fin_wait_2);
     p.a.tcb.on_timer(TcpSettings{}.fin_wait2_timeout_ns);
     CHECK(p.a.tcb.state() == TcpState::closed);
@@ -671,10 +673,7 @@ TEST(TcbTimers, RtoIsClampedToTheMaximum) {
 TEST(TcbClose, RstInTimeWaitIsIgnored) {
     Pair p;
     p.open();
-    p.a.tcb.close();
-    pump(p.a, p.b, 0);
-    p.b.tcb.close();
-    pump(p.a, p.b, 0);
+    p.close_both();
     CHECK(p.a.tcb.state() == TcpState::time_wait);
     p.a.tcb.on_segment(seg(flags::kRst, p.a.tcb.rcv_nxt(), TcpSeq(0)), kSec);
     CHECK(p.a.tcb.state() == TcpState::time_wait); // RFC 1337

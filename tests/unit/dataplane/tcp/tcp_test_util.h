@@ -3,6 +3,7 @@
 // OutSegment through the real codec, and a lossless pump between two TCBs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,6 +20,16 @@ using namespace smtpgw;
 using namespace smtpgw::tcp;
 
 inline const net::Ipv4Addr kAddrA{0x0a000001}, kAddrB{0x0a000002};
+inline constexpr std::uint16_t kPortA = 40000, kPortB = 25; // client, server (SMTP)
+
+// Calls next_segment() until it returns false, at most `limit` times (a
+// runaway guard), handing each segment to `each` before the next call.
+template <typename F>
+void drain_segments(Tcb& t, std::uint64_t now, std::size_t limit, F&& each) {
+    OutSegment o;
+    for (std::size_t n = 0; n < limit && t.next_segment(now, o); ++n)
+        each(o);
+}
 
 // An encoded segment on the wire (header + payload, checksummed).
 struct Packet {
@@ -80,13 +91,10 @@ struct Endpoint {
     // Everything the TCB wants to send now, encoded.
     std::vector<Packet> output(std::uint64_t now) {
         std::vector<Packet> out;
-        OutSegment o;
-        while (tcb.next_segment(now, o)) {
+        drain_segments(tcb, now, 10000, [&](const OutSegment& o) {
             out.push_back(encode(o, addr, peer_addr));
             CHECK_TEXT(out.size() < 10000, "runaway output");
-            if (out.size() >= 10000)
-                break;
-        }
+        });
         return out;
     }
     bool saw(std::uint32_t event) const { return (events & event) != 0; }
