@@ -92,10 +92,53 @@ struct Parser {
             if (!value.starts_with("/"))
                 return "control.socket must be an absolute path";
             board.control_socket = value;
+        } else if (key == "fastpath.fault_injection") {
+            if (value != "on" && value != "off")
+                return "fastpath.fault_injection must be on or off";
+            board.fault_injection = value == "on";
+        } else if (key.starts_with("tcp.")) {
+            return apply_tcp(key.substr(4), value);
         } else if (key.starts_with("port.")) {
             return apply_port(key.substr(5), value);
         } else {
             return "unknown key '" + std::string(key) + "'";
+        }
+        return {};
+    }
+
+    std::string apply_tcp(std::string_view field, std::string_view value) {
+        TcpProfile& t = board.tcp;
+        if (field == "max_connections") {
+            if (!parse_uint(value, t.max_connections, 1u << 24) || t.max_connections < 16)
+                return "tcp.max_connections must be 16..16777216";
+        } else if (field == "syn_backlog_high") {
+            if (!parse_uint(value, t.syn_backlog_high, 1u << 24) || t.syn_backlog_high == 0)
+                return "tcp.syn_backlog_high must be 1..16777216";
+        } else if (field == "syn_backlog_low") {
+            if (!parse_uint(value, t.syn_backlog_low, 1u << 24))
+                return "tcp.syn_backlog_low must be 0..16777216";
+        } else if (field == "time_wait_max") {
+            if (!parse_uint(value, t.time_wait_max, 1u << 24))
+                return "tcp.time_wait_max must be 0..16777216";
+        } else if (field == "lab_services") {
+            if (value != "on" && value != "off")
+                return "tcp.lab_services must be on or off";
+            t.lab_services = value == "on";
+        } else if (field == "relay_port") {
+            if (!parse_uint(value, t.relay_port, 65535) || t.relay_port == 0)
+                return "tcp.relay_port must be 1..65535";
+        } else if (field == "relay_target4") {
+            auto v = net::parse_ipv4(value);
+            if (!v)
+                return "tcp.relay_target4 must be an IPv4 address";
+            t.relay_target4 = *v;
+        } else if (field == "relay_target6") {
+            auto v = net::parse_ipv6(value);
+            if (!v)
+                return "tcp.relay_target6 must be an IPv6 address";
+            t.relay_target6 = *v;
+        } else {
+            return "unknown key 'tcp." + std::string(field) + "'";
         }
         return {};
     }
@@ -157,6 +200,14 @@ struct Parser {
         for (auto w : board.worker_lcores)
             if (w == board.main_lcore)
                 return "a worker lcore cannot be the main lcore";
+        if (board.tcp.syn_backlog_low >= board.tcp.syn_backlog_high)
+            return "tcp.syn_backlog_low must be below tcp.syn_backlog_high";
+        if (board.tcp.syn_backlog_high > board.tcp.max_connections)
+            return "tcp.syn_backlog_high must not exceed tcp.max_connections";
+        if (board.tcp.relay_port != 0 && !board.tcp.relay_target4)
+            return "tcp.relay_port needs tcp.relay_target4";
+        if (board.tcp.relay_port != 0 && !board.tcp.lab_services)
+            return "tcp.relay_port needs tcp.lab_services = on";
         for (const char* role : {"wan", "lan"}) {
             const PortProfile* p = board.port(role);
             if (!p)

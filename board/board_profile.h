@@ -32,6 +32,18 @@ struct PortProfile {
     bool is_virtual_device() const { return device.starts_with("net_"); }
 };
 
+// The fast path's TCP limits and the lab-only services (tcp/tcp_stack.h).
+struct TcpProfile {
+    std::uint32_t max_connections = 16384; // per lcore: bounds connection memory
+    std::uint32_t syn_backlog_high = 256;  // half-open entries before SYN cookies
+    std::uint32_t syn_backlog_low = 128;   // ... and back to state below this
+    std::uint32_t time_wait_max = 4096;    // TIME-WAIT entries kept per lcore
+    bool lab_services = false;             // echo 7, discard 9, chargen 19 (lab only)
+    std::uint16_t relay_port = 0;          // lab relay WAN:port -> relay target:port
+    std::optional<net::Ipv4Addr> relay_target4;
+    std::optional<net::Ipv6Addr> relay_target6;
+};
+
 struct BoardProfile {
     std::string name;
     std::string description;
@@ -44,6 +56,8 @@ struct BoardProfile {
     std::size_t neighbor_cache_size = 1024;  // per port: an ARP/ND flood cannot grow memory
     std::uint32_t neighbor_max_age_s = 300;  // relearn a moved or replaced host after this
     std::string control_socket = "/run/smtpgw/control.sock";
+    bool fault_injection = false;      // `set fault` allowed (lab boards only)
+    TcpProfile tcp;
     std::vector<PortProfile> ports;
 
     const PortProfile* port(std::string_view role) const;

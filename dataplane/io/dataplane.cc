@@ -8,7 +8,12 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <sys/random.h>
+
+#include <algorithm>
 #include <cstring>
+
+#include "io/tcp_adapter.h"
 
 namespace smtpgw::io {
 
@@ -39,6 +44,7 @@ std::string Dataplane::init(int argc, char** argv) {
         w->lcore_id = lcore;
         w->settings = WorkerSettings{board_.idle_backoff, board_.idle_sleep_max_us};
         w->stop = &stop_workers_;
+        w->pool = pool_;
         if (auto err = w->mailbox.create(lcore); !err.empty())
             return err;
         workers_.push_back(std::move(w));
@@ -48,6 +54,41 @@ std::string Dataplane::init(int argc, char** argv) {
         if (auto err = setup_port(info, profile); !err.empty())
             return err;
         ports_.push_back(info);
+    }
+    return setup_tcp();
+}
+
+std::string Dataplane::setup_tcp() {
+    const board::TcpProfile& t = board_.tcp;
+    TcpAdapterConfig cfg;
+    cfg.stack.max_connections = t.max_connections;
+    cfg.stack.syn_backlog_high = t.syn_backlog_high;
+    cfg.stack.syn_backlog_low = t.syn_backlog_low;
+    cfg.stack.time_wait_max = t.time_wait_max;
+    cfg.stack.owner_count = static_cast<std::uint16_t>(workers_.size());
+    cfg.stack.mtu = 1500;
+    for (const auto& p : board_.ports)
+        cfg.stack.mtu = std::min(cfg.stack.mtu, p.mtu);
+    // RFC 6528 / 4987: the hash keys must be unpredictable; getrandom blocks
+    // only until the kernel's pool is initialised, once per boot.
+    if (getrandom(&cfg.secrets, sizeof cfg.secrets, 0) != static_cast<ssize_t>(sizeof cfg.secrets))
+        return "getrandom failed: no keys for TCP sequence numbers and SYN cookies";
+    cfg.lab_services = t.lab_services;
+    if (t.relay_port != 0) {
+        const board::PortProfile* lan = board_.port("lan");
+        cfg.relay_port = t.relay_port;
+        cfg.relay.remote_port = t.relay_port;
+        cfg.relay.local4 = net::v4_mapped(lan->ipv4.addr);
+        cfg.relay.remote4 = net::v4_mapped(*t.relay_target4);
+        if (t.relay_target6 && lan->ipv6) {
+            cfg.relay.has_v6 = true;
+            cfg.relay.local6 = lan->ipv6->addr;
+            cfg.relay.remote6 = *t.relay_target6;
+        }
+    }
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        cfg.stack.owner_index = static_cast<std::uint16_t>(i);
+        workers_[i]->tcp = std::make_unique<TcpAdapter>(*workers_[i], cfg);
     }
     return {};
 }
@@ -90,10 +131,13 @@ std::string Dataplane::setup_port(PortInfo& info, const board::PortProfile& prof
     info.addressing.link_local = net::link_local_from_mac(info.addressing.mac);
 
     for (std::uint16_t q = 0; q < nq; ++q) {
-        workers_[q]->ports.push_back(std::make_unique<WorkerPort>(
+        auto wp = std::make_unique<WorkerPort>(
             pid, q, profile.role, info.addressing,
             net::NeighborCache(board_.neighbor_cache_size,
-                               board_.neighbor_max_age_s * kNsPerSecond)));
+                               board_.neighbor_max_age_s * kNsPerSecond));
+        wp->gateway4 = profile.gateway4;
+        wp->gateway6 = profile.gateway6;
+        workers_[q]->ports.push_back(std::move(wp));
     }
     return {};
 }
@@ -115,6 +159,10 @@ void Dataplane::stop() {
         stop_workers_.store(true);
         rte_eal_mp_wait_lcore();
         running_ = false;
+    }
+    for (auto& w : workers_) {
+        release_worker_frames(*w);
+        w->tcp.reset(); // the TCP stack's services and held frames go before the pool
     }
     for (auto& p : ports_) {
         rte_eth_dev_stop(p.port_id);
@@ -147,6 +195,58 @@ std::vector<std::vector<std::vector<net::NeighborEntry>>> Dataplane::neighbor_sn
                                : std::vector<std::vector<net::NeighborEntry>>{});
     }
     return out;
+}
+
+} // namespace smtpgw::io
+
+namespace smtpgw::io {
+
+std::vector<std::vector<tcp::ConnInfo>> Dataplane::tcp_snapshot(std::size_t max_per_lcore) {
+    std::vector<std::vector<tcp::ConnInfo>> out;
+    for (auto& w : workers_) {
+        auto req = std::make_unique<ControlRequest>();
+        req->kind = RequestKind::snapshot_tcp;
+        req->connections.reserve(max_per_lcore);
+        auto answered = w->mailbox.call(std::move(req), 1000);
+        out.push_back(answered ? std::move(answered->connections) : std::vector<tcp::ConnInfo>{});
+    }
+    return out;
+}
+
+std::string Dataplane::set_fault(std::string_view role, const net::FaultSettings& f) {
+    if (!board_.fault_injection)
+        return "fault injection is off on board " + board_.name +
+               " (fastpath.fault_injection = on is for lab boards)";
+    if (auto why = net::fault_settings_error(f); !why.empty())
+        return why;
+    bool found = false;
+    for (auto& w : workers_)
+        for (std::size_t i = 0; i < w->ports.size(); ++i) {
+            if (w->ports[i]->role != role)
+                continue;
+            found = true;
+            auto req = std::make_unique<ControlRequest>();
+            req->kind = RequestKind::set_fault;
+            req->port_index = i;
+            req->fault = f;
+            if (!w->mailbox.call(std::move(req), 1000))
+                return "lcore " + std::to_string(w->lcore_id) + " did not answer";
+        }
+    if (!found)
+        return "no port '" + std::string(role) + "'";
+    faults_[std::string(role)] = f;
+    return {};
+}
+
+std::string Dataplane::set_tcp_idle_timeout(std::uint64_t ns) {
+    for (auto& w : workers_) {
+        auto req = std::make_unique<ControlRequest>();
+        req->kind = RequestKind::set_tcp_idle;
+        req->idle_timeout_ns = ns;
+        if (!w->mailbox.call(std::move(req), 1000))
+            return "lcore " + std::to_string(w->lcore_id) + " did not answer";
+    }
+    return {};
 }
 
 } // namespace smtpgw::io

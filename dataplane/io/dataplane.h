@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,9 +50,19 @@ class Dataplane {
     // Asks every worker for a copy of its neighbor caches (via mailboxes).
     // One vector per (worker, port); empty on timeout.
     std::vector<std::vector<std::vector<net::NeighborEntry>>> neighbor_snapshot();
+    // Asks every worker for up to `max_per_lcore` of its TCP connections.
+    std::vector<std::vector<tcp::ConnInfo>> tcp_snapshot(std::size_t max_per_lcore);
+    // Sets fault injection on the port with `role` on every lcore. Error
+    // contract: empty, or why not (board does not allow it, bad settings).
+    std::string set_fault(std::string_view role, const net::FaultSettings& f);
+    // TCP idle timeout for new connections on every lcore (0: never).
+    std::string set_tcp_idle_timeout(std::uint64_t ns);
+    // The settings last applied per role (absent: off).
+    const std::map<std::string, net::FaultSettings, std::less<>>& faults() const { return faults_; }
 
   private:
     std::string setup_port(PortInfo& info, const board::PortProfile& profile);
+    std::string setup_tcp();
 
     board::BoardProfile board_;
     std::vector<PortInfo> ports_;
@@ -61,6 +72,7 @@ class Dataplane {
     bool eal_ready_ = false;
     bool running_ = false;
     std::chrono::steady_clock::time_point started_at_{};
+    std::map<std::string, net::FaultSettings, std::less<>> faults_;
 };
 
 } // namespace smtpgw::io

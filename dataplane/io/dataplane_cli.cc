@@ -8,6 +8,9 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+
+#include "io/tcp_adapter.h"
 
 #include "engine_info.h"
 #include "net/drop_reason.h"
@@ -170,6 +173,139 @@ std::string show_neighbors(Dataplane& dp) {
     return format_table(rows);
 }
 
+std::string show_tcp(const Dataplane& dp) {
+    std::vector<std::vector<std::string>> rows{
+        {"lcore", "connections", "half-open", "time-wait", "syn cookies"}};
+    for (const auto& w : dp.workers()) {
+        if (!w->tcp)
+            continue;
+        // Gauges are plain fields of the lcore's stack: read racily, for display.
+        const auto& st = w->tcp->stack();
+        rows.push_back({std::to_string(w->lcore_id), u64(st.connections()), u64(st.half_open()),
+                        u64(st.time_wait()), st.cookie_mode() ? "on" : "off"});
+    }
+    std::string out = format_table(rows);
+    for (const auto& w : dp.workers())
+        if (w->tcp) {
+            out += "idle timeout: " + u64(w->tcp->stack().idle_timeout() / 1'000'000'000) +
+                   " s (new connections)\n";
+            break;
+        }
+    std::vector<std::vector<std::string>> ev;
+    for (std::size_t i = 0; i < tcp::kTcpStackEventCount; ++i) {
+        auto e = static_cast<tcp::TcpStackEvent>(i);
+        std::uint64_t total = 0;
+        for (const auto& w : dp.workers())
+            total += w->tcp_stack_events.read(e);
+        if (total == 0)
+            continue;
+        const auto& info = tcp::tcp_stack_event_info(e);
+        ev.push_back({"  " + std::string(info.name), std::string(net::severity_name(info.severity)),
+                      u64(total), std::string(info.sentence)});
+    }
+    for (std::size_t i = 0; i < tcp::kTcpEventCount; ++i) {
+        auto e = static_cast<tcp::TcpEvent>(i);
+        std::uint64_t total = 0;
+        for (const auto& w : dp.workers())
+            total += w->tcp_events.read(e);
+        if (total == 0)
+            continue;
+        const auto& info = tcp::tcp_event_info(e);
+        ev.push_back({"  " + std::string(info.name), std::string(net::severity_name(info.severity)),
+                      u64(total), std::string(info.sentence)});
+    }
+    out += "events (non-zero):\n";
+    out += ev.empty() ? "  none\n" : format_table(ev);
+    return out;
+}
+
+std::string endpoint(const net::Ipv6Addr& a, std::uint16_t port) {
+    return a.is_v4_mapped() ? net::to_string(net::v4_unmapped(a)) + ":" + std::to_string(port)
+                            : "[" + net::to_string(a) + "]:" + std::to_string(port);
+}
+
+std::string show_tcp_connections(Dataplane& dp) {
+    constexpr std::size_t kMaxShown = 1000;
+    auto snap = dp.tcp_snapshot(kMaxShown);
+    std::vector<std::vector<std::string>> rows{
+        {"lcore", "local", "remote", "state", "unread", "cwnd", "rto ms"}};
+    for (std::size_t wi = 0; wi < snap.size(); ++wi)
+        for (const auto& c : snap[wi])
+            rows.push_back({std::to_string(dp.workers()[wi]->lcore_id),
+                            endpoint(c.tuple.local, c.tuple.local_port),
+                            endpoint(c.tuple.remote, c.tuple.remote_port),
+                            std::string(tcp::state_name(c.state)), u64(c.readable), u64(c.cwnd),
+                            u64(c.rto_ns / 1'000'000)});
+    return format_table(rows);
+}
+
+// "off" or comma-separated name=value: loss, duplicate, reorder (percent,
+// up to two decimals), reorder_delay_us, delay_us, seed.
+std::optional<net::FaultSettings> parse_fault(std::string_view text, std::string& why) {
+    net::FaultSettings f;
+    if (text == "off")
+        return f;
+    while (!text.empty()) {
+        auto comma = text.find(',');
+        auto item = text.substr(0, comma);
+        text.remove_prefix(comma == std::string_view::npos ? text.size() : comma + 1);
+        auto eq = item.find('=');
+        if (eq == std::string_view::npos) {
+            why = "expected name=value, got '" + std::string(item) + "'";
+            return std::nullopt;
+        }
+        auto name = item.substr(0, eq);
+        std::string value(item.substr(eq + 1));
+        if (!value.empty() && value.back() == '%')
+            value.pop_back();
+        char* end = nullptr;
+        double v = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0' || v < 0) {
+            why = "bad number '" + value + "' for " + std::string(name);
+            return std::nullopt;
+        }
+        auto ppm = static_cast<std::uint32_t>(v * 10000.0 + 0.5);
+        auto whole = static_cast<std::uint64_t>(v);
+        if (name == "loss")
+            f.loss_ppm = ppm;
+        else if (name == "duplicate")
+            f.duplicate_ppm = ppm;
+        else if (name == "reorder")
+            f.reorder_ppm = ppm;
+        else if (name == "reorder_delay_us")
+            f.reorder_delay_us = static_cast<std::uint32_t>(std::min<std::uint64_t>(whole, ~0u));
+        else if (name == "delay_us")
+            f.delay_us = static_cast<std::uint32_t>(std::min<std::uint64_t>(whole, ~0u));
+        else if (name == "seed")
+            f.seed = whole;
+        else {
+            why = "unknown setting '" + std::string(name) +
+                  "' (loss, duplicate, reorder, reorder_delay_us, delay_us, seed)";
+            return std::nullopt;
+        }
+    }
+    return f;
+}
+
+std::string show_fault(const Dataplane& dp) {
+    std::vector<std::vector<std::string>> rows{{"port", "fault injection", "dropped", "duplicated", "delayed"}};
+    for (const auto& p : dp.ports()) {
+        auto it = dp.faults().find(p.role);
+        std::uint64_t dropped = 0, dup = 0, delayed = 0;
+        for (const auto& w : dp.workers())
+            for (const auto& wp : w->ports)
+                if (wp->role == p.role)
+                    for (const FaultPath* f : {&wp->rx_fault, &wp->tx_fault}) {
+                        dropped += f->counters.dropped.read();
+                        dup += f->counters.duplicated.read();
+                        delayed += f->counters.delayed.read();
+                    }
+        rows.push_back({p.role, it == dp.faults().end() ? "off" : net::to_string(it->second),
+                        u64(dropped), u64(dup), u64(delayed)});
+    }
+    return format_table(rows);
+}
+
 } // namespace
 
 std::string memory_report(const Dataplane& dp) {
@@ -218,6 +354,44 @@ void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
                }});
     table.add({"show neighbors", "ARP and ND caches of every port", {}, false,
                [&dp](const CommandArgs&) { return CommandResult::success(show_neighbors(dp)); }});
+    table.add({"show tcp", "TCP: connections, half-open, TIME-WAIT, SYN cookies, events", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_tcp(dp)); }});
+    table.add({"show tcp connections", "the TCP connection table (first 1000 per lcore)", {}, false,
+               [&dp](const CommandArgs&) {
+                   return CommandResult::success(show_tcp_connections(dp));
+               }});
+    table.add({"show fault", "lab fault injection per port, with counts", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_fault(dp)); }});
+    table.add({"set fault",
+               "lab only: inject faults on a port's frames, both directions",
+               {{"PORT", "wan or lan", [] { return std::vector<std::string>{"wan", "lan"}; }},
+                {"SETTINGS",
+                 "off, or loss=P,duplicate=P,reorder=P (percent),delay_us=N,reorder_delay_us=N,seed=N",
+                 [] { return std::vector<std::string>{"off"}; }}},
+               false,
+               [&dp](const CommandArgs& a) {
+                   std::string why;
+                   auto f = parse_fault(a[1], why);
+                   if (!f)
+                       return CommandResult::failure(why);
+                   if (auto err = dp.set_fault(a[0], *f); !err.empty())
+                       return CommandResult::failure(err);
+                   return CommandResult::success(a[0] + ": " + net::to_string(*f) + "\n");
+               }});
+    table.add({"set tcp idle-timeout",
+               "drop TCP peers silent this long (new connections; 0 = never)",
+               {{"SECONDS", "1..86400, or 0", {}}},
+               false,
+               [&dp](const CommandArgs& a) {
+                   char* end = nullptr;
+                   unsigned long v = std::strtoul(a[0].c_str(), &end, 10);
+                   if (a[0].empty() || *end != '\0' || v > 86400)
+                       return CommandResult::failure("SECONDS must be 0..86400");
+                   if (auto err = dp.set_tcp_idle_timeout(v * 1'000'000'000ull); !err.empty())
+                       return CommandResult::failure(err);
+                   return CommandResult::success("tcp idle timeout " + std::to_string(v) +
+                                                 " s for new connections\n");
+               }});
     table.add({"show memory", "allocator (jemalloc) and DPDK memory", {}, false,
                [&dp](const CommandArgs&) { return CommandResult::success(memory_report(dp)); }});
 }

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "net/fault_injector.h"
 #include "net/neighbor_cache.h"
+#include "tcp/tcp_stack.h"
 
 struct rte_ring;
 
@@ -23,6 +25,9 @@ inline constexpr unsigned kMailboxPollInterval = 16;
 
 enum class RequestKind : std::uint8_t {
     snapshot_neighbors, // copy every fresh neighbor entry of every port
+    snapshot_tcp,       // copy the TCP connection table (up to the reserved size)
+    set_fault,          // replace one port's fault injection settings
+    set_tcp_idle,       // TCP idle timeout for new connections
 };
 
 struct ControlRequest {
@@ -30,6 +35,14 @@ struct ControlRequest {
     // snapshot_neighbors: one vector per port, in WorkerState::ports order,
     // reserved to the cache's capacity by the requester.
     std::vector<std::vector<net::NeighborEntry>> neighbors;
+    // snapshot_tcp: reserved by the requester; the worker fills up to capacity.
+    std::vector<tcp::ConnInfo> connections;
+    // set_fault: the port (index in WorkerState::ports) and its new settings,
+    // already checked with net::fault_settings_error.
+    std::size_t port_index = 0;
+    net::FaultSettings fault;
+    // set_tcp_idle: nanoseconds, 0 = never.
+    std::uint64_t idle_timeout_ns = 0;
 };
 
 class Mailbox {

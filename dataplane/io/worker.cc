@@ -7,7 +7,12 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include "io/tcp_adapter.h"
+
 namespace smtpgw::io {
+
+WorkerState::WorkerState() = default;
+WorkerState::~WorkerState() = default;
 
 namespace {
 
@@ -15,6 +20,8 @@ constexpr std::uint16_t kBurst = 32;
 // Empty polls before the first nap: keeps latency low while traffic is bursty.
 constexpr unsigned kIdlePollsBeforeNap = 256;
 constexpr unsigned kFirstNapUs = 10;
+// Seeds of the two directions differ so their decisions are independent.
+constexpr std::uint64_t kTxSeedSalt = 0x5deece66dull;
 
 // TSC to nanoseconds as a 32.32 fixed-point multiply: the division by the
 // TSC frequency happens once at start, not on every loop iteration.
@@ -27,6 +34,54 @@ struct TscToNs {
     std::uint64_t mult_q32;
 };
 
+void transmit_batch(WorkerState& w, WorkerPort& p) {
+    TxBatch& b = p.tx;
+    if (b.count == 0)
+        return;
+    std::uint64_t bytes = 0;
+    for (std::uint16_t i = 0; i < b.count; ++i)
+        bytes += rte_pktmbuf_pkt_len(b.frames[i]);
+    std::uint16_t sent = rte_eth_tx_burst(p.port_id, p.queue, b.frames, b.count);
+    for (std::uint16_t i = sent; i < b.count; ++i) {
+        bytes -= rte_pktmbuf_pkt_len(b.frames[i]);
+        w.drops.count(net::DropReason::tx_queue_full);
+        rte_pktmbuf_free(b.frames[i]);
+    }
+    p.stats.tx_packets.add(sent);
+    p.stats.tx_bytes.add(bytes);
+    b.count = 0;
+}
+
+void batch_frame(WorkerState& w, WorkerPort& p, rte_mbuf* m) {
+    if (p.tx.count == TxBatch::kSize)
+        transmit_batch(w, p);
+    p.tx.frames[p.tx.count++] = m;
+}
+
+// Applies one direction's faults to `m`. Returns the frame to pass on now
+// (possibly nullptr: dropped or held); a duplicate is passed to `pass` first.
+template <typename Pass>
+rte_mbuf* apply_faults(WorkerState& w, FaultPath& f, rte_mbuf* m, std::uint64_t now, Pass&& pass) {
+    net::FaultDecision d = f.injector.decide();
+    if (d.drop) {
+        f.counters.dropped.add();
+        w.drops.count(net::DropReason::fault_injected);
+        rte_pktmbuf_free(m);
+        return nullptr;
+    }
+    if (d.duplicate) {
+        if (rte_mbuf* copy = rte_pktmbuf_copy(m, w.pool, 0, UINT32_MAX)) {
+            f.counters.duplicated.add();
+            pass(copy);
+        }
+    }
+    if (d.delay_ns != 0 && f.held.hold(m, now + d.delay_ns)) {
+        f.counters.delayed.add();
+        return nullptr;
+    }
+    return m;
+}
+
 void answer(WorkerState& w, ControlRequest& req, std::uint64_t now_ns) {
     switch (req.kind) {
     case RequestKind::snapshot_neighbors:
@@ -34,72 +89,105 @@ void answer(WorkerState& w, ControlRequest& req, std::uint64_t now_ns) {
             w.ports[i]->l3.neighbors.snapshot_into(req.neighbors[i], now_ns);
         }
         break;
+    case RequestKind::snapshot_tcp:
+        if (w.tcp)
+            w.tcp->stack().snapshot_into(req.connections);
+        break;
+    case RequestKind::set_fault:
+        if (req.port_index < w.ports.size()) {
+            WorkerPort& p = *w.ports[req.port_index];
+            net::FaultSettings tx = req.fault;
+            tx.seed ^= kTxSeedSalt;
+            p.rx_fault.injector.configure(req.fault);
+            p.tx_fault.injector.configure(tx);
+        }
+        break;
+    case RequestKind::set_tcp_idle:
+        if (w.tcp)
+            w.tcp->stack().set_idle_timeout(req.idle_timeout_ns);
+        break;
     }
+}
+
+void process_frame(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now_ns) {
+    if (m->nb_segs != 1) { // af_packet and our MTUs give single-segment frames
+        w.drops.count(net::DropReason::frame_truncated);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    net::FrameBuffer fb{rte_pktmbuf_mtod(m, std::uint8_t*), rte_pktmbuf_data_len(m),
+                        static_cast<std::size_t>(rte_pktmbuf_data_len(m)) +
+                            rte_pktmbuf_tailroom(m)};
+    net::FrameResult r = net::handle_frame(fb, p.l3, now_ns);
+    switch (r.verdict) {
+    case net::FrameVerdict::transmit:
+        m->data_len = static_cast<std::uint16_t>(fb.length);
+        m->pkt_len = static_cast<std::uint32_t>(fb.length);
+        queue_tx(w, p, m, now_ns);
+        return;
+    case net::FrameVerdict::deliver_tcp:
+        w.tcp->deliver(p, m, r.l4, now_ns); // consumes m
+        return;
+    case net::FrameVerdict::consumed:
+        break;
+    case net::FrameVerdict::drop:
+        w.drops.count(r.reason);
+        break;
+    }
+    rte_pktmbuf_free(m);
 }
 
 // Runs one burst on one port queue; returns how many frames arrived.
 std::uint16_t poll_port(WorkerState& w, WorkerPort& p, std::uint64_t now_ns) {
     rte_mbuf* rx[kBurst];
-    rte_mbuf* tx[kBurst];
-    rte_mbuf* to_free[kBurst];
     std::uint16_t n = rte_eth_rx_burst(p.port_id, p.queue, rx, kBurst);
-    if (n == 0)
-        return 0;
-    std::uint16_t ntx = 0, nfree = 0;
     std::uint64_t bytes = 0;
     for (std::uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = rx[i];
         bytes += rte_pktmbuf_pkt_len(m);
-        if (m->nb_segs != 1) { // af_packet and our MTUs give single-segment frames
-            w.drops.count(net::DropReason::frame_truncated);
-            to_free[nfree++] = m;
-            continue;
-        }
-        net::FrameBuffer fb{rte_pktmbuf_mtod(m, std::uint8_t*), rte_pktmbuf_data_len(m),
-                            static_cast<std::size_t>(rte_pktmbuf_data_len(m)) +
-                                rte_pktmbuf_tailroom(m)};
-        net::FrameResult r = net::handle_frame(fb, p.l3, now_ns);
-        switch (r.verdict) {
-        case net::FrameVerdict::transmit:
-            m->data_len = static_cast<std::uint16_t>(fb.length);
-            m->pkt_len = static_cast<std::uint32_t>(fb.length);
-            tx[ntx++] = m;
-            break;
-        case net::FrameVerdict::deliver_tcp:
-            // The TCP stack plugs in here; until then no port has a service.
-            w.drops.count(net::DropReason::l4_no_service);
-            to_free[nfree++] = m;
-            break;
-        case net::FrameVerdict::consumed:
-            to_free[nfree++] = m;
-            break;
-        case net::FrameVerdict::drop:
-            w.drops.count(r.reason);
-            to_free[nfree++] = m;
-            break;
-        }
+        if (p.rx_fault.injector.active())
+            m = apply_faults(w, p.rx_fault, m, now_ns,
+                             [&](rte_mbuf* dup) { process_frame(w, p, dup, now_ns); });
+        if (m)
+            process_frame(w, p, m, now_ns);
     }
     p.stats.rx_packets.add(n);
     p.stats.rx_bytes.add(bytes);
-    if (ntx > 0) {
-        std::uint64_t tx_bytes = 0;
-        for (std::uint16_t i = 0; i < ntx; ++i)
-            tx_bytes += rte_pktmbuf_pkt_len(tx[i]);
-        std::uint16_t sent = rte_eth_tx_burst(p.port_id, p.queue, tx, ntx);
-        for (std::uint16_t i = sent; i < ntx; ++i) {
-            tx_bytes -= rte_pktmbuf_pkt_len(tx[i]);
-            w.drops.count(net::DropReason::tx_queue_full);
-            to_free[nfree++] = tx[i];
-        }
-        p.stats.tx_packets.add(sent);
-        p.stats.tx_bytes.add(tx_bytes);
-    }
-    if (nfree > 0)
-        rte_pktmbuf_free_bulk(to_free, nfree);
+    // Frames whose injected delay is over, in both directions.
+    rte_mbuf* due[kBurst];
+    if (!p.rx_fault.held.empty())
+        for (std::size_t k = p.rx_fault.held.release(now_ns, due, kBurst), i = 0; i < k; ++i)
+            process_frame(w, p, due[i], now_ns);
+    if (!p.tx_fault.held.empty())
+        for (std::size_t k = p.tx_fault.held.release(now_ns, due, kBurst), i = 0; i < k; ++i)
+            batch_frame(w, p, due[i]);
     return n;
 }
 
 } // namespace
+
+void queue_tx(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now_ns) {
+    if (p.tx_fault.injector.active())
+        m = apply_faults(w, p.tx_fault, m, now_ns, [&](rte_mbuf* dup) { batch_frame(w, p, dup); });
+    if (m)
+        batch_frame(w, p, m);
+}
+
+void release_worker_frames(WorkerState& w) {
+    rte_mbuf* held[DelayLine::kCapacity];
+    for (auto& p : w.ports) {
+        for (FaultPath* f : {&p->rx_fault, &p->tx_fault}) {
+            std::size_t k = f->held.take_all(held, DelayLine::kCapacity);
+            for (std::size_t i = 0; i < k; ++i)
+                rte_pktmbuf_free(held[i]);
+        }
+        for (std::uint16_t i = 0; i < p->tx.count; ++i)
+            rte_pktmbuf_free(p->tx.frames[i]);
+        p->tx.count = 0;
+    }
+    if (w.tcp)
+        w.tcp->release_frames();
+}
 
 int worker_main(void* arg) {
     auto& w = *static_cast<WorkerState*>(arg);
@@ -114,6 +202,10 @@ int worker_main(void* arg) {
         unsigned got = 0;
         for (auto& p : w.ports)
             got += poll_port(w, *p, now_ns);
+        if (w.tcp)
+            got += w.tcp->poll(now_ns);
+        for (auto& p : w.ports)
+            transmit_batch(w, *p);
         if ((++iteration % kMailboxPollInterval) == 0) {
             if (ControlRequest* req = w.mailbox.poll()) {
                 answer(w, *req, now_ns);

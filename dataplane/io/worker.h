@@ -1,27 +1,56 @@
 // worker.h: the state one fast-path lcore owns, and its main loop.
 //
 // Purpose: this is the fast path. Each worker lcore polls one RX queue of
-// every port, runs each frame through net::handle_frame, transmits replies
-// on the same queue, and answers its mailbox. All the state here is private
-// to its lcore (shared-nothing); the control plane reads the counters
-// (single-writer, lock-free) and asks for anything else through the mailbox.
-// No logging, no allocation, no locks inside the loop.
+// every port, runs each frame through net::handle_frame, answers ARP/ND/echo
+// in place, hands TCP segments to its TCP stack (io/tcp_adapter.h), batches
+// transmissions per port, runs the TCP timers and answers its mailbox. All
+// the state here is private to its lcore (shared-nothing); the control plane
+// reads the counters (single-writer, lock-free) and asks for anything else
+// through the mailbox. No logging, no locks inside the loop; allocation only
+// when a connection is created.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "io/delay_line.h"
 #include "io/mailbox.h"
 #include "net/counters.h"
+#include "net/fault_injector.h"
 #include "net/l3_input.h"
+#include "tcp/tcp_stack.h"
+
+struct rte_mbuf;
+struct rte_mempool;
 
 namespace smtpgw::io {
 
+class TcpAdapter;
+
 struct PortQueueStats {
     net::Counter rx_packets, rx_bytes, tx_packets, tx_bytes;
+};
+
+struct FaultCounters {
+    net::Counter dropped, duplicated, delayed;
+};
+
+// Frames queued for one rte_eth_tx_burst.
+struct TxBatch {
+    static constexpr std::uint16_t kSize = 64;
+    rte_mbuf* frames[kSize];
+    std::uint16_t count = 0;
+};
+
+// One direction's fault injection on one port (lab boards only).
+struct FaultPath {
+    net::FaultInjector injector;
+    DelayLine held;
+    FaultCounters counters;
 };
 
 struct WorkerPort {
@@ -32,8 +61,12 @@ struct WorkerPort {
     std::uint16_t port_id = 0;
     std::uint16_t queue = 0;
     std::string role;
+    std::optional<net::Ipv4Addr> gateway4;
+    std::optional<net::Ipv6Addr> gateway6;
     net::PortL3State l3;
     PortQueueStats stats;
+    TxBatch tx;
+    FaultPath rx_fault, tx_fault;
 };
 
 struct WorkerSettings {
@@ -42,10 +75,17 @@ struct WorkerSettings {
 };
 
 struct WorkerState {
+    WorkerState();
+    ~WorkerState();
+
     unsigned lcore_id = 0;
     WorkerSettings settings;
+    rte_mempool* pool = nullptr;
     std::vector<std::unique_ptr<WorkerPort>> ports;
     net::DropCounters drops;
+    tcp::TcpCounters tcp_events;
+    tcp::TcpStackCounters tcp_stack_events;
+    std::unique_ptr<TcpAdapter> tcp;
     net::Counter busy_cycles;  // TSC cycles spent in iterations that moved frames
     net::Counter idle_cycles;  // TSC cycles spent polling empty queues or napping
     net::Counter heartbeat;    // +1 per loop iteration: a stalled lcore stops moving it
@@ -53,7 +93,15 @@ struct WorkerState {
     const std::atomic<bool>* stop = nullptr;
 };
 
+// Queues `m` for transmission on `p` (flushed at the end of the loop
+// iteration, or now when the batch is full). Takes ownership of `m`.
+void queue_tx(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now_ns);
+
 // rte_eal_remote_launch entry point; `arg` is a WorkerState*.
 int worker_main(void* arg);
+
+// Frees every frame a worker still holds (delay lines, batches); called
+// after the lcore stopped.
+void release_worker_frames(WorkerState& w);
 
 } // namespace smtpgw::io

@@ -3,10 +3,15 @@
 // Purpose: RFC 9293 3.10.7 implemented step by step; each step is marked
 // "3.10.7.x <step>" where it happens. RFC 5961 changes the RST, SYN and ACK
 // checks (challenge ACKs); RFC 7323 adds PAWS and TS.Recent; RFC 5681/6582
-// drive the congestion window from ACKs.
+// drive the congestion window from ACKs; RFC 5681 4.2 asks for immediate
+// ACKs around out-of-order data; RFC 2018 SACK blocks feed the scoreboard.
 // Security: every segment is checked against the receive window before any
 // state changes; RSTs and SYNs cannot tear a connection down unless exactly
-// at RCV.NXT; ACKs for unsent data are refused. Drops are counted by reason.
+// at RCV.NXT; ACKs for unsent data are refused. Out-of-order data is kept
+// only inside the advertised window and in at most max_ooo_ranges ranges;
+// overlapping copies never overwrite bytes already held (the first copy
+// wins). SACK blocks outside (SND.UNA, SND.MAX] are counted and ignored.
+// Drops are counted by reason.
 #include <algorithm>
 
 #include "tcp/tcp_tcb.h"
@@ -37,7 +42,11 @@ void Tcb::on_segment(const Segment& seg, std::uint64_t now) {
 
 void Tcb::input_closed(const Segment& seg) {
     // 3.10.7.1 CLOSED: discard, answer anything but a RST with a RST.
-    if (make_reset_for(seg, rst_)) {
+    TcpHeader rst;
+    if (make_reset_for(seg, rst)) {
+        rst_seq_ = rst.seq;
+        rst_ack_ = rst.ack;
+        rst_flags_ = rst.flags;
         rst_pending_ = true;
         counters_.count(TcpEvent::rst_sent);
     }
@@ -78,6 +87,7 @@ void Tcb::accept_syn(const TcpHeader& h) {
     } else {
         snd_wscale_ = rcv_wscale_ = 0;
     }
+    sack_enabled_ = s_.sack && o.sack_permitted;
     ts_enabled_ = s_.timestamps && o.timestamps.has_value();
     if (ts_enabled_)
         ts_recent_ = o.timestamps->value;
@@ -131,7 +141,7 @@ void Tcb::input_syn_sent(const Segment& seg, std::uint64_t now) {
     if (ack_acceptable) {
         snd_wl2_ = h.ack;
         advance_una(h.ack, now); // RFC 6298 5.2: all outstanding data (the SYN) acknowledged
-        enter_established();
+        enter_established(now);
         ack_now_ = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
         return;
     }
@@ -182,12 +192,22 @@ void Tcb::input_synchronized(const Segment& seg, std::uint64_t now) {
         // 3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN restarts the 2 MSL timeout.
         if (state_ == TcpState::time_wait && h.has(flags::kFin))
             state_at_ = now + s_.time_wait_ns;
+        // RFC 1122 4.2.3.6: a keepalive probe (SEG.SEQ = RCV.NXT - 1, at
+        // most one byte) is unacceptable by design, yet proves the peer is
+        // alive; its ACK must be one we could accept, which a blind spoofer
+        // has to guess.
+        if (state_ != TcpState::time_wait && h.has(flags::kAck) && h.seq == rcv_nxt_ - 1 &&
+            seg.payload.size() <= 1 && h.ack <= snd_max_ && h.ack >= snd_una_ - max_snd_wnd_)
+            note_peer_alive(now);
         schedule_ack(now, true);
         return;
     }
-    // An acceptable segment proves the peer is alive: FIN-WAIT-2 restarts.
+    // An acceptable segment proves the peer is alive: FIN-WAIT-2, the idle
+    // timeout and keepalive (RFC 1122 4.2.3.6) restart.
     if (state_ == TcpState::fin_wait_2)
         state_at_ = now + s_.fin_wait2_timeout_ns;
+    if (state_ != TcpState::time_wait)
+        note_peer_alive(now);
     // RFC 7323 4.3: TS.Recent follows the segment that covers Last.ACK.sent.
     if (ts_enabled_ && h.options.timestamps && h.seq <= last_ack_sent_)
         ts_recent_ = h.options.timestamps->value;
@@ -233,7 +253,7 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
         }
         advance_una(h.ack, now);
         take_send_window(h, seg_wnd);
-        enter_established();
+        enter_established(now);
     }
     // RFC 5961 5.2: acceptable only for SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
     if (h.ack > snd_max_) {
@@ -285,14 +305,20 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
             counters_.count(TcpEvent::fast_retransmit);
             in_recovery_ = true;
             recover_ = snd_max_;
+            rtx_high_ = snd_una_;
             ssthresh_ = std::max<std::uint32_t>(flight_size() / 2, 2u * eff_mss_);
             cwnd_ = ssthresh_ + 3u * eff_mss_;
             retransmit_one_ = true;
             rtt_timing_ = false;
         } else if (in_recovery_ && dupacks_ > 3) {
             cwnd_ += eff_mss_; // RFC 5681 3.2 step 5: inflate
+            // RFC 6675 in spirit: each further duplicate ACK may resend the
+            // next hole below the highest SACKed byte.
+            retransmit_hole_ = sack_enabled_;
         }
     }
+    if (sack_enabled_)
+        process_sack(h.options);
     // 3.10.7.4 fifth: window update when SND.UNA =< SEG.ACK and the segment is newer.
     if (snd_una_ <= h.ack)
         update_send_window(h, seg_wnd);
@@ -315,6 +341,39 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
         }
     }
     return true;
+}
+
+void Tcb::process_sack(const TcpOptions& o) {
+    // RFC 2018 5 with the scoreboard as advice only: the cumulative ACK is
+    // authoritative, so everything below SND.UNA is forgotten.
+    sacked_.trim_below(snd_una_);
+    for (std::size_t i = 0; i < o.sack_count && i < o.sack.size(); ++i) {
+        const SackBlock& b = o.sack[i];
+        if (b.right <= snd_una_ && b.left < b.right)
+            continue; // RFC 2883 D-SACK or a stale block: nothing new
+        // A block must lie within (SND.UNA, SND.MAX]; one starting at SND.UNA
+        // contradicts the cumulative ACK. Never trust a block blindly.
+        if (!(snd_una_ < b.left && b.left < b.right && b.right <= snd_max_)) {
+            counters_.count(TcpEvent::sack_invalid);
+            continue;
+        }
+        if (sacked_.add(b.left, b.right, s_.sack_scoreboard_ranges))
+            continue;
+        // Full: keep the ranges nearest SND.UNA, which decide what is resent next.
+        SeqRange hi;
+        if (!sacked_.remove_highest(hi))
+            continue;
+        if (hi.left < b.left)
+            sacked_.add(hi.left, hi.right, s_.sack_scoreboard_ranges);
+        else
+            sacked_.add(b.left, b.right, s_.sack_scoreboard_ranges);
+    }
+}
+
+void Tcb::note_peer_alive(std::uint64_t now) {
+    idle_at_ = s_.idle_timeout_ns != 0 ? now + s_.idle_timeout_ns : kNever;
+    keepalive_at_ = s_.keepalive_idle_ns != 0 ? now + s_.keepalive_idle_ns : kNever;
+    keepalive_sent_ = 0;
 }
 
 void Tcb::advance_una(TcpSeq ack, std::uint64_t now) {
@@ -384,28 +443,86 @@ void Tcb::process_text_and_fin(const Segment& seg, std::uint64_t now) {
         }
         seq = rcv_nxt_;
     }
-    if (seq > rcv_nxt_) {
-        // No reassembly queue yet: drop, and a duplicate ACK feeds the
-        // sender's fast retransmit (RFC 5681 4.2: immediately).
-        counters_.count(TcpEvent::out_of_order_dropped);
+    // ... and what lies beyond the window (the window is the ring's free space).
+    std::uint32_t offset = seq_distance(rcv_nxt_, seq);
+    std::uint32_t wnd = rcv_wnd();
+    std::uint32_t room = offset < wnd ? wnd - offset : 0;
+    if (data.size() > room) {
+        counters_.count(TcpEvent::seg_trimmed);
+        data = data.first(room);
+        fin = false; // the FIN lies beyond the window
+    }
+    TcpSeq end = seq + static_cast<std::uint32_t>(data.size());
+    // The FIN fixes the end of the stream. Held out of order, it bounds later
+    // data; a second, different FIN, or one below data already held, is
+    // inconsistent and ignored (the held bytes stay, the peer resends).
+    if (rcv_fin_pending_ && end > rcv_fin_seq_) {
+        counters_.count(TcpEvent::data_after_fin);
+        std::uint32_t keep = rcv_fin_seq_ > seq ? seq_distance(seq, rcv_fin_seq_) : 0;
+        data = data.first(std::min<std::size_t>(keep, data.size()));
+        end = seq + static_cast<std::uint32_t>(data.size());
+    }
+    if (fin && (rcv_fin_pending_ ? end != rcv_fin_seq_ : ooo_.highest(end) > end)) {
+        counters_.count(TcpEvent::data_after_fin);
+        fin = false;
+    }
+    bool out_of_order = seq > rcv_nxt_;
+    bool had_gap = !ooo_.empty();
+    if (!data.empty() && !queue_text(seq, data)) {
+        // Keeping it would need too many ranges: drop, and the duplicate ACK
+        // (with SACK blocks) tells the sender what we hold.
+        counters_.count(TcpEvent::ooo_ranges_full);
         schedule_ack(now, true);
         return;
     }
-    std::uint32_t wnd = rcv_wnd();
-    if (data.size() > wnd) {
-        counters_.count(TcpEvent::seg_trimmed);
-        data = data.first(wnd);
-        fin = false; // the FIN lies beyond the window
+    if (fin && !rcv_fin_pending_) {
+        rcv_fin_pending_ = true;
+        rcv_fin_seq_ = end;
     }
-    if (!data.empty()) {
-        rcv_buf_.write(data);
-        rcv_nxt_ += static_cast<std::uint32_t>(data.size());
-        events_ |= app_event::kReadable;
-    }
-    if (!fin) {
-        schedule_ack(now, false);
+    if (out_of_order)
+        counters_.count(TcpEvent::ooo_queued);
+    if (rcv_fin_pending_ && rcv_nxt_ == rcv_fin_seq_) {
+        rcv_fin_pending_ = false;
+        process_fin(now);
         return;
     }
+    // RFC 5681 4.2: an out-of-order segment, or one that fills all or part
+    // of a gap, is acknowledged at once.
+    schedule_ack(now, out_of_order || had_gap);
+}
+
+bool Tcb::queue_text(TcpSeq seq, std::span<const std::uint8_t> data) {
+    // Contract: RCV.NXT <= seq and the data fits the window (rcv_buf_'s free
+    // space, where bytes beyond RCV.NXT are stored at their offset).
+    TcpSeq end = seq + static_cast<std::uint32_t>(data.size());
+    bool in_order = seq == rcv_nxt_;
+    bool joins = ooo_.touches(seq, end);
+    if (!in_order && ooo_.size_after_add(seq, end) > s_.max_ooo_ranges)
+        return false;
+    // Copy only the bytes no range holds yet: the first copy wins, so a
+    // different later copy cannot change bytes already received.
+    for (TcpSeq cur = ooo_.skip(seq); cur < end; cur = ooo_.skip(cur)) {
+        TcpSeq stop = ooo_.next_left(cur, end);
+        rcv_buf_.write_at(seq_distance(rcv_nxt_, cur),
+                          data.subspan(seq_distance(seq, cur), seq_distance(cur, stop)));
+        cur = stop;
+        if (!(cur < end))
+            break;
+    }
+    TcpSeq readable_to = end;
+    if (!in_order || joins) {
+        ooo_.add(seq, end, kMaxOooRanges); // cannot fail: checked above, or it merges
+        if (!ooo_.take_from(rcv_nxt_, readable_to))
+            return true; // still a hole before it
+    }
+    // In order, or the hole before held ranges filled: readable at once.
+    rcv_buf_.commit(seq_distance(rcv_nxt_, readable_to));
+    rcv_nxt_ = readable_to;
+    events_ |= app_event::kReadable;
+    return true;
+}
+
+void Tcb::process_fin(std::uint64_t now) {
     // 3.10.7.4 eighth: FIN.
     rcv_nxt_ += 1;
     events_ |= app_event::kPeerClosed;

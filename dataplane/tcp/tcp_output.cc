@@ -1,14 +1,18 @@
 // tcp_output.cc: what the control block transmits, one segment per call.
 //
 // Purpose: next_segment() decides the next segment in priority order: a
-// pending RST, SYN or SYN-ACK, a fast retransmission, a window probe, new or
-// resent data (and FIN) within min(SND.WND, cwnd), and a pure ACK. Headers
-// are described as TcpHeader; payload is a view into the send buffer.
+// pending RST, SYN or SYN-ACK, a fast retransmission (the first hole the
+// peer has not SACKed), a window or keepalive probe, new or resent data (and
+// FIN) within min(SND.WND, cwnd), and a pure ACK. Headers are described as
+// TcpHeader; payload is a view into the send buffer.
 // RFCs: 9293 3.8.6 (window management), 1122 4.2.3.4 (sender SWS
 // avoidance; Nagle is not applied: SMTP is request/response), 7323 (TSval,
-// TSecr, scaled windows), 6298 5.1 (start the timer with the first send).
+// TSecr, scaled windows), 6298 5.1 (start the timer with the first send),
+// 2018 4 (SACK blocks, most recent first), 6675 (hole retransmission, in spirit).
 // Security: never sends beyond the peer's window except a FIN or a
 // zero-window probe; every ACK advertises only free receive-buffer space.
+// SACKed ranges only ever skip bytes; the cumulative ACK decides what is
+// resent first, so a lying peer can delay, not prevent, its data.
 #include <algorithm>
 
 #include "tcp/tcp_tcb.h"
@@ -37,6 +41,15 @@ void Tcb::fill_common(OutSegment& out, TcpSeq seq, std::uint8_t flag_bits, std::
     h.window = window_to_advertise((flag_bits & flags::kSyn) != 0);
     if (ts_enabled_)
         h.options.timestamps = Timestamps{ts_now(now), ts_recent_};
+    if (sack_enabled_ && (flag_bits & flags::kAck) != 0 && !ooo_.empty()) {
+        // RFC 2018 4: the ranges we hold, most recently changed first; three
+        // fit beside timestamps in 40 option bytes, four without.
+        std::size_t fit = ts_enabled_ ? 3 : kMaxSackBlocks;
+        std::size_t n = std::min(ooo_.size(), fit);
+        for (std::size_t i = 0; i < n; ++i)
+            h.options.sack[i] = SackBlock{ooo_[i].left, ooo_[i].right};
+        h.options.sack_count = static_cast<std::uint8_t>(n);
+    }
 }
 
 void Tcb::fill_syn(OutSegment& out, bool with_ack, std::uint64_t now) {
@@ -47,9 +60,11 @@ void Tcb::fill_syn(OutSegment& out, bool with_ack, std::uint64_t now) {
         // SYN-ACK: only what the peer's SYN offered (RFC 7323 1.3, 2.2).
         if (ws_enabled_)
             o.window_scale = my_wscale_;
+        o.sack_permitted = sack_enabled_;
     } else {
         if (s_.window_scaling)
             o.window_scale = my_wscale_;
+        o.sack_permitted = s_.sack;
         if (s_.timestamps)
             o.timestamps = Timestamps{ts_now(now), 0};
     }
@@ -57,10 +72,16 @@ void Tcb::fill_syn(OutSegment& out, bool with_ack, std::uint64_t now) {
 
 std::uint32_t Tcb::fill_data(OutSegment& out, TcpSeq seq, std::uint32_t max_len,
                              std::uint64_t now) {
+    fill_common(out, seq, flags::kAck, now);
+    // eff_mss_ allows for timestamps only: SACK blocks (4 + 8 per block
+    // option bytes) come out of the payload so the segment still fits.
+    std::uint32_t sack_bytes =
+        out.header.options.sack_count ? 4u + 8u * out.header.options.sack_count : 0u;
+    std::uint32_t room = eff_mss_ > sack_bytes + 8 ? eff_mss_ - sack_bytes : 8;
+    max_len = std::min(max_len, room);
     std::uint32_t offset = seq_distance(snd_buf_seq_, seq);
     std::uint32_t size = static_cast<std::uint32_t>(snd_buf_.size());
     std::uint32_t len = offset < size ? std::min(max_len, size - offset) : 0;
-    fill_common(out, seq, flags::kAck, now);
     out.payload = snd_buf_.peek(offset, len);
     bool reaches_end = seq + len == data_end();
     if (len > 0 && reaches_end)
@@ -102,15 +123,26 @@ void Tcb::after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t
 
 bool Tcb::try_send_data(OutSegment& out, std::uint64_t now) {
     TcpSeq end = data_end();
+    std::uint32_t sacked_gap = 0xffffffffu;
+    if (snd_nxt_ < snd_max_ && !sacked_.empty()) {
+        // Resending after an RTO: skip what the peer SACKed since (the
+        // scoreboard was cleared at the timeout, RFC 2018 8), and stop at the
+        // next SACKed range.
+        snd_nxt_ = sacked_.skip(snd_nxt_);
+        TcpSeq next = sacked_.next_left(snd_nxt_, snd_max_);
+        if (next < snd_max_)
+            sacked_gap = seq_distance(snd_nxt_, next);
+    }
     std::uint32_t unsent = snd_nxt_ < end ? seq_distance(snd_nxt_, end) : 0;
     TcpSeq wnd_end = snd_una_ + std::min(snd_wnd_, cwnd_);
     std::uint32_t usable = wnd_end > snd_nxt_ ? seq_distance(snd_nxt_, wnd_end) : 0;
-    std::uint32_t len = std::min({unsent, usable, std::uint32_t{eff_mss_}});
+    std::uint32_t len = std::min({unsent, usable, std::uint32_t{eff_mss_}, sacked_gap});
     bool go;
     if (unsent > 0) {
         // RFC 1122 4.2.3.4: send a full segment, all that is left, or at
         // least half the largest window the peer offered.
-        go = len > 0 && (len >= eff_mss_ || len >= unsent || len >= max_snd_wnd_ / 2);
+        go = len > 0 &&
+             (len >= eff_mss_ || len >= unsent || len >= max_snd_wnd_ / 2 || len == sacked_gap);
     } else {
         // A FIN alone goes out even into a closed window; the peer acks or drops it.
         go = fin_queued_ && snd_nxt_ <= end;
@@ -124,6 +156,32 @@ bool Tcb::try_send_data(OutSegment& out, std::uint64_t now) {
     return true;
 }
 
+bool Tcb::try_retransmit(OutSegment& out, bool newreno, std::uint64_t now) {
+    // NewReno (RFC 6582) resends SND.UNA: the cumulative ACK says it is
+    // missing. With SACK (RFC 6675 in spirit) the next hole above what this
+    // recovery already resent, if a SACKed byte lies above it (so it is
+    // known lost). Either way the segment stops at the next SACKed range.
+    TcpSeq seq;
+    if (newreno && (!sack_enabled_ || snd_una_ >= rtx_high_)) {
+        seq = snd_una_;
+    } else {
+        seq = sacked_.skip(seq_max(snd_una_, rtx_high_));
+        if (!(seq < sacked_.highest(snd_una_)))
+            return false;
+        counters_.count(TcpEvent::sack_hole_retransmit);
+    }
+    std::uint32_t len =
+        std::min<std::uint32_t>(eff_mss_, seq_distance(seq, sacked_.next_left(seq, snd_max_)));
+    std::uint32_t seq_len = fill_data(out, seq, len, now);
+    if (seq_len == 0)
+        return false;    // nothing there (the FIN alone is resent by try_send_data)
+    rtt_timing_ = false; // Karn
+    after_send(out, seq_len, now);
+    if (seq + seq_len > rtx_high_)
+        rtx_high_ = seq + seq_len;
+    return true;
+}
+
 bool Tcb::send_ack(OutSegment& out, TcpSeq seq, std::uint64_t now) {
     fill_common(out, seq, flags::kAck, now);
     after_send(out, 0, now);
@@ -133,7 +191,11 @@ bool Tcb::send_ack(OutSegment& out, TcpSeq seq, std::uint64_t now) {
 bool Tcb::next_segment(std::uint64_t now, OutSegment& out) {
     if (rst_pending_) {
         out = OutSegment{};
-        out.header = rst_;
+        out.header.src_port = local_port_;
+        out.header.dst_port = remote_port_;
+        out.header.seq = rst_seq_;
+        out.header.ack = rst_ack_;
+        out.header.flags = rst_flags_;
         rst_pending_ = false;
         return true;
     }
@@ -160,12 +222,13 @@ bool Tcb::next_segment(std::uint64_t now, OutSegment& out) {
     if (can_send_data()) {
         if (retransmit_one_) {
             retransmit_one_ = false;
-            if (snd_una_ < snd_max_) {
-                std::uint32_t seq_len = fill_data(out, snd_una_, eff_mss_, now);
-                rtt_timing_ = false; // Karn
-                after_send(out, seq_len, now);
+            if (snd_una_ < snd_max_ && try_retransmit(out, true, now))
                 return true;
-            }
+        }
+        if (retransmit_hole_) {
+            retransmit_hole_ = false;
+            if (in_recovery_ && try_retransmit(out, false, now))
+                return true;
         }
         if (probe_now_) {
             // RFC 9293 3.8.6.1: a zero-length segment below SND.UNA makes the
@@ -178,7 +241,11 @@ bool Tcb::next_segment(std::uint64_t now, OutSegment& out) {
     }
     if (!ack_now_)
         return false;
-    return send_ack(out, snd_nxt_, now);
+    // A pure ACK carries SND.MAX, not SND.NXT (as BSD): while resending
+    // after an RTO, SND.NXT lies below what the peer already has, and an ACK
+    // with that sequence number would be unacceptable to it (RFC 9293
+    // 3.10.7.4 first), so both ends could drop each other's ACKs for good.
+    return send_ack(out, snd_max_, now);
 }
 
 } // namespace smtpgw::tcp

@@ -3,17 +3,22 @@
 // Purpose: the send buffer keeps bytes from SND.UNA until they are
 // acknowledged; the receive buffer keeps in-order bytes until the
 // application reads them, and its free space is the window we advertise.
+// Out-of-order bytes (RFC 9293 3.10.7.4 seventh) are stored in that free
+// space at their offset beyond the in-order bytes (write_at) and become part
+// of the contents once the hole before them fills (commit).
 // Security: the capacity is fixed at construction (a TcpSettings value), the
-// only allocation; writes beyond it are refused, never grown. Views returned
-// by peek() are valid until the next write() or consume().
+// only allocation; writes beyond it are refused, never grown. release()
+// frees the storage for good (a TCB in TIME-WAIT needs no buffers). Views
+// returned by peek() are valid until the next write(), write_at(), consume()
+// or release().
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
-#include <vector>
 
 namespace smtpgw::tcp {
 
@@ -36,47 +41,66 @@ struct RingView {
 
 class ByteRing {
   public:
-    explicit ByteRing(std::size_t capacity) : buf_(capacity) {}
+    // Capacities are TCP buffer sizes: below 2^31 (RFC 7323 2.3 bounds windows to 2^30).
+    explicit ByteRing(std::size_t capacity)
+        : buf_(capacity > 0 ? std::make_unique_for_overwrite<std::uint8_t[]>(capacity) : nullptr),
+          cap_(static_cast<std::uint32_t>(capacity)) {}
 
-    std::size_t capacity() const { return buf_.size(); }
+    std::size_t capacity() const { return cap_; }
     std::size_t size() const { return size_; }
-    std::size_t free() const { return buf_.size() - size_; }
+    std::size_t free() const { return cap_ - size_; }
     bool empty() const { return size_ == 0; }
 
     // Appends as much of `data` as fits; returns the bytes taken.
     std::size_t write(std::span<const std::uint8_t> data) {
-        std::size_t n = std::min(data.size(), free());
-        std::size_t tail = (head_ + size_) % cap_or_one();
-        std::size_t a = std::min(n, buf_.size() - tail);
-        if (a > 0)
-            std::memcpy(buf_.data() + tail, data.data(), a);
-        if (n > a)
-            std::memcpy(buf_.data(), data.data() + a, n - a);
-        size_ += n;
+        std::size_t n = write_at(0, data);
+        commit(n);
         return n;
     }
+
+    // Copies `data` into the free space, `offset` bytes past the end of the
+    // contents, without making it part of the contents (see commit()).
+    // Clipped to the free space; returns the bytes copied.
+    std::size_t write_at(std::size_t offset, std::span<const std::uint8_t> data) {
+        if (offset >= free())
+            return 0;
+        std::size_t n = std::min(data.size(), free() - offset);
+        std::size_t pos = (head_ + size_ + offset) % cap_;
+        std::size_t a = std::min(n, cap_ - pos);
+        if (a > 0)
+            std::memcpy(buf_.get() + pos, data.data(), a);
+        if (n > a)
+            std::memcpy(buf_.get(), data.data() + a, n - a);
+        return n;
+    }
+
+    // Makes the next `n` bytes of free space (written by write_at) part of
+    // the contents, clipped to the free space.
+    void commit(std::size_t n) { size_ += static_cast<std::uint32_t>(std::min(n, free())); }
 
     // Bytes [offset, offset + len) counted from the oldest, clipped to size().
     RingView peek(std::size_t offset, std::size_t len) const {
         if (offset >= size_)
             return {};
         len = std::min(len, size_ - offset);
-        std::size_t start = (head_ + offset) % cap_or_one();
-        std::size_t a = std::min(len, buf_.size() - start);
+        std::size_t start = (head_ + offset) % cap_;
+        std::size_t a = std::min(len, cap_ - start);
         RingView v;
-        v.first = std::span<const std::uint8_t>(buf_.data() + start, a);
+        v.first = std::span<const std::uint8_t>(buf_.get() + start, a);
         if (len > a)
-            v.second = std::span<const std::uint8_t>(buf_.data(), len - a);
+            v.second = std::span<const std::uint8_t>(buf_.get(), len - a);
         return v;
     }
 
     // Drops the `n` oldest bytes (clipped to size()).
     void consume(std::size_t n) {
-        n = std::min(n, size_);
-        head_ = (head_ + n) % cap_or_one();
-        size_ -= n;
-        if (size_ == 0)
-            head_ = 0;
+        n = std::min<std::size_t>(n, size_);
+        if (n == 0)
+            return;
+        // head_ is not reset when the ring empties: bytes written by
+        // write_at() sit at fixed positions relative to the end.
+        head_ = static_cast<std::uint32_t>((head_ + n) % cap_);
+        size_ -= static_cast<std::uint32_t>(n);
     }
 
     // Copies up to out.size() oldest bytes to `out` and drops them.
@@ -86,17 +110,23 @@ class ByteRing {
         return n;
     }
 
+    // Drops the contents (and anything written by write_at()).
     void clear() {
         head_ = 0;
         size_ = 0;
     }
 
-  private:
-    std::size_t cap_or_one() const { return buf_.empty() ? 1 : buf_.size(); }
+    // Frees the storage: the ring is empty with capacity 0 from now on.
+    void release() {
+        buf_.reset();
+        cap_ = head_ = size_ = 0;
+    }
 
-    std::vector<std::uint8_t> buf_;
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
+  private:
+    std::unique_ptr<std::uint8_t[]> buf_;
+    std::uint32_t cap_ = 0;
+    std::uint32_t head_ = 0;
+    std::uint32_t size_ = 0;
 };
 
 } // namespace smtpgw::tcp

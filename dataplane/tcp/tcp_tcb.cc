@@ -1,11 +1,14 @@
 // tcp_tcb.cc: control block setup, application calls and state changes.
-// RFCs: 9293 3.10.1-3.10.5 (OPEN, SEND, RECEIVE, CLOSE, ABORT), 7323 2.2.
-// Security: see tcp_tcb.h. Input is in tcp_input.cc, output in
-// tcp_output.cc, timers in tcp_timers.cc.
+// RFCs: 9293 3.10.1-3.10.5 (OPEN, SEND, RECEIVE, CLOSE, ABORT), 7323 2.2,
+// 4987 3.6 (a connection created from a SYN cookie's final ACK).
+// Security: see tcp_tcb.h. Buffers are released in TIME-WAIT and CLOSED. Input is in tcp_input.cc,
+// output in tcp_output.cc, timers in tcp_timers.cc.
 #include "tcp/tcp_tcb.h"
 
 #include <algorithm>
 #include <array>
+
+#include "tcp/tcp_syncookie.h"
 
 namespace smtpgw::tcp {
 
@@ -47,12 +50,12 @@ Tcb::Tcb(const TcpSettings& settings, TcpCounters& counters, std::uint16_t local
          std::uint16_t remote_port)
     : s_(settings), counters_(counters), local_port_(local_port), remote_port_(remote_port),
       snd_buf_(settings.send_buffer_bytes), rcv_buf_(settings.recv_buffer_bytes),
-      eff_mss_(std::min(settings.default_peer_mss, settings.mss)),
-      rto_(settings.rto_initial_ns) {
-    // RFC 7323 2.3: the smallest shift that lets the whole buffer be advertised.
-    std::uint32_t space = s_.recv_buffer_bytes;
-    while (my_wscale_ < kMaxWindowScale && (space >> my_wscale_) > 0xffff)
-        ++my_wscale_;
+      eff_mss_(std::min(settings.default_peer_mss, settings.mss)), rto_(settings.rto_initial_ns) {
+    my_wscale_ = offered_window_scale(s_);
+    // The fixed arrays bound the settings.
+    s_.max_ooo_ranges = std::min<std::uint32_t>(s_.max_ooo_ranges, kMaxOooRanges);
+    s_.sack_scoreboard_ranges =
+        std::min<std::uint32_t>(s_.sack_scoreboard_ranges, kMaxSackScoreboard);
 }
 
 void Tcb::open(TcpState state, TcpSeq iss, std::uint32_t ts_offset) {
@@ -63,11 +66,40 @@ void Tcb::open(TcpState state, TcpSeq iss, std::uint32_t ts_offset) {
     ts_offset_ = ts_offset;
 }
 
-void Tcb::listen(TcpSeq iss, std::uint32_t ts_offset) { open(TcpState::listen, iss, ts_offset); }
+void Tcb::listen(TcpSeq iss, std::uint32_t ts_offset) {
+    open(TcpState::listen, iss, ts_offset);
+}
 
 void Tcb::connect(TcpSeq iss, std::uint64_t now, std::uint32_t ts_offset) {
     (void)now; // the SYN and its timer start in next_segment()
     open(TcpState::syn_sent, iss, ts_offset);
+}
+
+void Tcb::accept_cookie(const SynCookieAccepted& c, const Segment& ack, std::uint64_t now,
+                        std::uint32_t ts_offset) {
+    open(TcpState::listen, c.iss, ts_offset);
+    // The peer's SYN as far as the cookie remembers it; TS.Recent comes from
+    // this ACK (its TSval is at least the SYN's, RFC 7323 4.3).
+    TcpHeader syn;
+    syn.seq = c.irs;
+    syn.flags = flags::kSyn;
+    syn.options.mss = c.mss;
+    syn.options.window_scale = c.peer_wscale;
+    syn.options.sack_permitted = c.sack_permitted;
+    if (c.timestamps && ack.header.options.timestamps)
+        syn.options.timestamps = Timestamps{ack.header.options.timestamps->value, 0};
+    accept_syn(syn); // our shift is my_wscale_ = offered_window_scale(s_), as the cookie's
+    enter_syn_received();
+    // Our SYN-ACK <SEQ=ISS><ACK=RCV.NXT> went out (from the cookie code).
+    snd_nxt_ = snd_max_ = iss_ + 1;
+    last_ack_sent_ = rcv_nxt_;
+    rcv_adv_ = rcv_nxt_ + window_to_advertise(true);
+    // 3.10.7.4 as for SYN-RECEIVED: the ACK establishes, its text is taken.
+    input_synchronized(ack, now);
+    if (state_ == TcpState::syn_received) {
+        // Refused (a RST is pending): there is no real SYN-RECEIVED to stay in.
+        enter_closed();
+    }
 }
 
 std::uint32_t Tcb::take_events() {
@@ -97,6 +129,8 @@ std::size_t Tcb::send(std::span<const std::uint8_t> data) {
 
 std::size_t Tcb::receive(std::span<std::uint8_t> out) {
     std::size_t n = rcv_buf_.read(out); // the window grows by n
+    if (n > 0 && (state_ == TcpState::time_wait || state_ == TcpState::closed))
+        release_buffers(); // the last bytes were read: free the ring
     // RFC 1122 4.2.3.3: announce a reopened window once it grew by a full
     // segment or half the buffer, whichever is smaller (receiver SWS).
     std::uint32_t advertised = rcv_adv_ > rcv_nxt_ ? seq_distance(rcv_nxt_, rcv_adv_) : 0;
@@ -150,32 +184,46 @@ void Tcb::abort() {
 
 void Tcb::reset_with(TcpSeq seq) {
     // <SEQ=seq><CTL=RST>, sent by the next next_segment().
-    rst_ = TcpHeader{};
-    rst_.src_port = local_port_;
-    rst_.dst_port = remote_port_;
-    rst_.seq = seq;
-    rst_.flags = flags::kRst;
+    rst_seq_ = seq;
+    rst_ack_ = TcpSeq(0);
+    rst_flags_ = flags::kRst;
     rst_pending_ = true;
 }
 
-void Tcb::enter_established() {
+void Tcb::enter_established(std::uint64_t now) {
     state_ = TcpState::established;
     events_ |= app_event::kEstablished;
+    note_peer_alive(now); // the idle and keepalive clocks start
     if (fin_queued_)
         state_ = TcpState::fin_wait_1; // close() was called in SYN-RECEIVED
 }
 
 void Tcb::enter_time_wait(std::uint64_t now) {
     state_ = TcpState::time_wait;
-    rtx_at_ = persist_at_ = delack_at_ = kNever;
+    rtx_at_ = persist_at_ = delack_at_ = idle_at_ = keepalive_at_ = kNever;
     state_at_ = now + s_.time_wait_ns;
+    release_buffers();
 }
 
 void Tcb::enter_closed() {
     state_ = TcpState::closed;
-    rtx_at_ = persist_at_ = delack_at_ = state_at_ = kNever;
-    ack_now_ = retransmit_one_ = probe_now_ = false;
+    rtx_at_ = persist_at_ = delack_at_ = state_at_ = idle_at_ = keepalive_at_ = kNever;
+    ack_now_ = retransmit_one_ = retransmit_hole_ = probe_now_ = false;
     events_ |= app_event::kClosed;
+    release_buffers();
+}
+
+void Tcb::release_buffers() {
+    // TIME-WAIT and CLOSED send no more data (in TIME-WAIT all of it, FIN
+    // included, was acknowledged) and take none: a table of such TCBs should
+    // not cost two buffers each. Unread received bytes stay until receive()
+    // has drained them.
+    ooo_.clear();
+    rcv_fin_pending_ = false;
+    sacked_.clear();
+    snd_buf_.release();
+    if (rcv_buf_.empty())
+        rcv_buf_.release();
 }
 
 } // namespace smtpgw::tcp

@@ -9,19 +9,28 @@
 //   call on_timer next).
 // No socket, clock, randomness, logging or global state: ISS and the
 // timestamp offset are chosen by the caller (RFC 6528), abnormal events are
-// counted in the caller's TcpCounters (tcp_events.def).
+// counted in the caller's TcpCounters (tcp_events.def). One TCB serves one
+// connection: once CLOSED its buffers are released; construct a new one.
 // RFCs: 9293 (state machine; 3.10.7 "segment arrives" steps are marked in
 // tcp_input.cc), 5961 (RST/SYN challenge ACKs, ACK acceptance), 6298 (RTO,
 // Karn, backoff), 5681 + 6582 (slow start, congestion avoidance, fast
 // retransmit, NewReno), 7323 (window scale, timestamps, PAWS), 1122 4.2.3.2
-// (delayed ACK), 1122 4.2.3.3-4 (SWS avoidance), 9293 3.8.6.1 (persist).
+// (delayed ACK), 1122 4.2.3.3-4 (SWS avoidance), 9293 3.8.6.1 (persist),
+// 9293 3.10.7.4 seventh + 5681 4.2 (out-of-order reassembly, immediate ACKs),
+// 2018 (SACK; a bounded scoreboard in the spirit of 6675), 1122 4.2.3.6
+// (keepalive), 4987 3.6 (connections created from a SYN cookie).
 // Security: buffers are fixed at construction (TcpSettings); the receive
-// window is their free space, so a peer cannot make us hold more. RST and
-// SYN are accepted only at RCV.NXT, otherwise challenged (rate limited); ACKs
-// for unsent data are refused; a tiny peer MSS is raised to min_peer_mss.
-// Not yet implemented: out-of-order reassembly (such segments are dropped
-// with a duplicate ACK and recovered by fast retransmit or RTO), SACK, urgent
-// data (ignored), data carried on SYN segments (ignored, not acknowledged).
+// window is their free space, so a peer cannot make us hold more, and
+// out-of-order bytes are kept inside that space with at most max_ooo_ranges
+// ranges. RST and SYN are accepted only at RCV.NXT, otherwise challenged
+// (rate limited); ACKs for unsent data are refused; a tiny peer MSS is raised
+// to min_peer_mss. SACK blocks are validated against [SND.UNA, SND.MAX] and
+// only ever skip retransmissions (advisory: cleared on RTO, RFC 2018 8). A
+// silent peer is dropped after idle_timeout_ns. TIME-WAIT and CLOSED TCBs
+// hold no buffers.
+// Not implemented: urgent data (ignored, RFC 6093), data carried on SYN
+// segments (ignored, not acknowledged), D-SACK (RFC 2883: such blocks are
+// ignored), SACK-based loss detection beyond NewReno's three duplicate ACKs.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +41,7 @@
 
 #include "tcp/tcp_events.h"
 #include "tcp/tcp_packet.h"
+#include "tcp/tcp_reasm.h"
 #include "tcp/tcp_ring.h"
 #include "tcp/tcp_seq.h"
 
@@ -82,7 +92,38 @@ struct TcpSettings {
     // RFC 5961 7: challenge ACKs per interval, so an attacker cannot make us flood.
     std::uint32_t challenge_ack_limit = 10;
     std::uint64_t challenge_ack_interval_ns = 1 * kSec;
+    // RFC 2018: offered in our SYN, and in a SYN-ACK when the peer's SYN offers it.
+    bool sack = true;
+    // Out-of-order ranges kept (at most kMaxOooRanges): bounds the bookkeeping
+    // a peer can force by scattering segments; a segment needing more is dropped.
+    std::uint32_t max_ooo_ranges = 8;
+    // SACKed ranges remembered (at most kMaxSackScoreboard): bounded memory;
+    // the scoreboard is advisory, so forgetting a range costs a retransmission.
+    std::uint32_t sack_scoreboard_ranges = 4;
+    // No segment from the peer for this long aborts a synchronized connection:
+    // a vanished peer cannot pin state (SMTP waits 5 min, RFC 5321 4.5.3.2). 0: off.
+    std::uint64_t idle_timeout_ns = 600 * kSec;
+    // RFC 1122 4.2.3.6: probe after this much idleness; 0 = off (RFC 1122: off by default).
+    std::uint64_t keepalive_idle_ns = 0;
+    // RFC 1122 4.2.3.6: between unanswered probes (75 s as BSD and Linux).
+    std::uint64_t keepalive_interval_ns = 75 * kSec;
+    // Unanswered probes before aborting (9 as Linux): bounds how long a dead peer holds state.
+    std::uint32_t keepalive_probes = 9;
 };
+
+// Array sizes behind max_ooo_ranges and sack_scoreboard_ranges (their maxima).
+inline constexpr std::size_t kMaxOooRanges = 8;
+inline constexpr std::size_t kMaxSackScoreboard = 4;
+
+// The window scale a SYN or SYN-ACK built from `s` offers (RFC 7323 2.3): the
+// smallest shift that lets the whole receive buffer be advertised. A SYN
+// cookie SYN-ACK must offer this value for accept_cookie() to be right.
+constexpr std::uint8_t offered_window_scale(const TcpSettings& s) {
+    std::uint8_t shift = 0;
+    while (shift < kMaxWindowScale && (s.recv_buffer_bytes >> shift) > 0xffff)
+        ++shift;
+    return shift;
+}
 
 enum class TcpState : std::uint8_t {
     closed,
@@ -106,10 +147,12 @@ inline constexpr std::uint32_t kEstablished = 1u << 0; // handshake completed
 inline constexpr std::uint32_t kReadable = 1u << 1;    // new in-order data: call receive()
 inline constexpr std::uint32_t kPeerClosed = 1u << 2;  // FIN received: no more data will come
 inline constexpr std::uint32_t kReset = 1u << 3;       // RST received: the connection is gone
-inline constexpr std::uint32_t kTimedOut = 1u << 4;    // retransmissions gave up
+inline constexpr std::uint32_t kTimedOut = 1u << 4;    // retransmissions, idle or keepalive gave up
 inline constexpr std::uint32_t kSendSpace = 1u << 5;   // acknowledged data freed send buffer
 inline constexpr std::uint32_t kClosed = 1u << 6;      // CLOSED: drain next_segment(), then free
 } // namespace app_event
+
+struct SynCookieAccepted; // tcp_syncookie.h
 
 // A segment to transmit. The payload is a view into the send buffer, valid
 // until the next call that changes this TCB.
@@ -134,6 +177,17 @@ class Tcb {
     void listen(TcpSeq iss, std::uint32_t ts_offset = 0);
     // Active open: SYN-SENT; the SYN comes out of next_segment().
     void connect(TcpSeq iss, std::uint64_t now, std::uint32_t ts_offset = 0);
+    // Creation from a SYN cookie (RFC 4987 3.6): `ack` is the handshake's
+    // final ACK that syncookie_check() accepted as `c`. Contract: state is
+    // CLOSED; c.iss + 1 == ack.header.ack (syncookie_check guarantees it);
+    // the cookie SYN-ACK offered window scale offered_window_scale(settings)
+    // when window_scaling is on and c.peer_wscale is set, and SACK-permitted
+    // when `sack` is on and c.sack_permitted. `ts_offset` is the one the
+    // SYN-ACK's TSval used. The TCB behaves as if it had been in SYN-RECEIVED
+    // and this ACK arrived: ESTABLISHED, kEstablished, data and FIN on the
+    // ACK processed. An unacceptable ACK is answered with a RST (CLOSED).
+    void accept_cookie(const SynCookieAccepted& c, const Segment& ack, std::uint64_t now,
+                       std::uint32_t ts_offset = 0);
 
     // Processes one segment whose checksum the caller verified. Never fails:
     // unacceptable segments are counted and dropped (possibly answered).
@@ -172,14 +226,23 @@ class Tcb {
     std::uint8_t snd_wscale() const { return snd_wscale_; }
     std::uint8_t rcv_wscale() const { return rcv_wscale_; }
     bool timestamps_enabled() const { return ts_enabled_; }
+    bool sack_enabled() const { return sack_enabled_; }
+    // Out-of-order ranges held beyond RCV.NXT, and ranges the peer SACKed.
+    std::size_t ooo_ranges() const { return ooo_.size(); }
+    std::size_t sacked_ranges() const { return sacked_.size(); }
+    // Buffer storage held (0 in TIME-WAIT and CLOSED once drained).
+    std::size_t buffer_bytes() const { return snd_buf_.capacity() + rcv_buf_.capacity(); }
+    // Bytes of per-connection state besides the buffers (for benchmarks).
+    static constexpr std::size_t state_bytes() { return sizeof(Tcb); }
 
   private:
     // tcp_tcb.cc
     void open(TcpState state, TcpSeq iss, std::uint32_t ts_offset);
     void reset_with(TcpSeq seq);
-    void enter_established();
+    void enter_established(std::uint64_t now);
     void enter_time_wait(std::uint64_t now);
     void enter_closed();
+    void release_buffers();
 
     // tcp_input.cc
     void input_closed(const Segment& seg);
@@ -188,6 +251,10 @@ class Tcb {
     void input_synchronized(const Segment& seg, std::uint64_t now);
     bool process_ack(const Segment& seg, std::uint64_t now);
     void process_text_and_fin(const Segment& seg, std::uint64_t now);
+    bool queue_text(TcpSeq seq, std::span<const std::uint8_t> data);
+    void process_fin(std::uint64_t now);
+    void process_sack(const TcpOptions& o);
+    void note_peer_alive(std::uint64_t now);
     void accept_syn(const TcpHeader& h);
     void enter_syn_received();
     void advance_una(TcpSeq ack, std::uint64_t now);
@@ -205,6 +272,7 @@ class Tcb {
     void after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t now);
     bool try_send_data(OutSegment& out, std::uint64_t now);
     bool send_ack(OutSegment& out, TcpSeq seq, std::uint64_t now);
+    bool try_retransmit(OutSegment& out, bool newreno, std::uint64_t now);
     std::uint16_t window_to_advertise(bool syn) const;
     std::uint32_t ts_now(std::uint64_t now) const;
 
@@ -217,6 +285,8 @@ class Tcb {
     void resend_syn();
     void give_up();
     void update_persist(std::uint64_t now, bool blocked);
+    void on_keepalive_timeout(std::uint64_t now);
+    void abort_timed_out(TcpEvent why);
 
     // States that accept text from the peer (RFC 9293 3.10.7.4 seventh).
     bool takes_text() const {
@@ -255,6 +325,11 @@ class Tcb {
     // Receive sequence variables.
     TcpSeq irs_, rcv_nxt_;
     TcpSeq rcv_adv_; // right edge of the window last advertised
+    // Reassembly: bytes held beyond RCV.NXT (stored in rcv_buf_'s free space
+    // at their offset), and a FIN that arrived before them.
+    SeqRanges<kMaxOooRanges> ooo_;
+    bool rcv_fin_pending_ = false;
+    TcpSeq rcv_fin_seq_; // sequence number of that FIN
 
     // Negotiated options. We offer window scale and timestamps per TcpSettings
     // in our SYN, and in a SYN-ACK only what the peer's SYN offered.
@@ -264,16 +339,19 @@ class Tcb {
     std::uint8_t rcv_wscale_ = 0; // shift applied to windows we send
     std::uint8_t my_wscale_ = 0;  // the shift we offer
     bool ts_enabled_ = false;
+    bool sack_enabled_ = false; // both SYNs carried SACK-permitted
     std::uint32_t ts_offset_ = 0;
     std::uint32_t ts_recent_ = 0;
     TcpSeq last_ack_sent_;
 
     // Pending output.
     bool ack_now_ = false;
-    bool retransmit_one_ = false; // fast retransmit / NewReno partial ACK
-    bool probe_now_ = false;      // persist probe
+    bool retransmit_one_ = false;  // fast retransmit / NewReno partial ACK
+    bool retransmit_hole_ = false; // a duplicate ACK in recovery: next SACK hole
+    bool probe_now_ = false;       // persist or keepalive probe
     bool rst_pending_ = false;
-    TcpHeader rst_;
+    std::uint8_t rst_flags_ = 0; // the pending RST: <SEQ><ACK><CTL>
+    TcpSeq rst_seq_, rst_ack_;
     std::uint32_t unacked_segments_ = 0; // received, not yet acknowledged
 
     // RFC 6298 state.
@@ -290,6 +368,10 @@ class Tcb {
     std::uint32_t dupacks_ = 0;
     bool in_recovery_ = false;
     TcpSeq recover_;
+    // RFC 2018 / 6675 scoreboard: ranges the peer SACKed, and the end of the
+    // highest retransmission in this recovery (holes below it are not resent).
+    SeqRanges<kMaxSackScoreboard> sacked_;
+    TcpSeq rtx_high_;
 
     // Timers (absolute, kNever when stopped).
     std::uint64_t rtx_at_ = kNever;
@@ -297,6 +379,9 @@ class Tcb {
     std::uint64_t persist_interval_ = 0;
     std::uint64_t delack_at_ = kNever;
     std::uint64_t state_at_ = kNever; // TIME-WAIT or FIN-WAIT-2 end
+    std::uint64_t idle_at_ = kNever;  // idle_timeout_ns after the peer's last segment
+    std::uint64_t keepalive_at_ = kNever;
+    std::uint32_t keepalive_sent_ = 0; // unanswered keepalive probes
 
     // RFC 5961 7 rate limit.
     std::uint64_t challenge_window_start_ = 0;

@@ -4,10 +4,13 @@
 // the caller's `now`; next_expiry() tells the caller when to call on_timer().
 // RFCs: 6298 (RTO computation 2, management 5, Karn 3, backoff 5.5), 5681
 // 3.1 (loss window after an RTO), 6582 (recover after an RTO), 9293 3.8.6.1
-// (persist), 1122 4.2.3.2 (delayed ACK), 9293 3.6 (TIME-WAIT, 2 MSL).
+// (persist), 1122 4.2.3.2 (delayed ACK), 9293 3.6 (TIME-WAIT, 2 MSL),
+// 1122 4.2.3.6 (keepalive), 2018 8 (the SACK scoreboard is cleared on RTO).
 // Security: every timer is bounded by a TcpSettings value; a silent peer is
 // given up on after max_retransmits / max_syn_retransmits, a stuck
-// FIN-WAIT-2 after fin_wait2_timeout_ns.
+// FIN-WAIT-2 after fin_wait2_timeout_ns, any synchronized connection after
+// idle_timeout_ns without a segment from the peer, and after
+// keepalive_probes unanswered probes when keepalive is on.
 #include <algorithm>
 
 #include "tcp/tcp_tcb.h"
@@ -15,7 +18,7 @@
 namespace smtpgw::tcp {
 
 std::uint64_t Tcb::next_expiry() const {
-    return std::min({rtx_at_, persist_at_, delack_at_, state_at_});
+    return std::min({rtx_at_, persist_at_, delack_at_, state_at_, idle_at_, keepalive_at_});
 }
 
 void Tcb::on_timer(std::uint64_t now) {
@@ -31,6 +34,17 @@ void Tcb::on_timer(std::uint64_t now) {
             return;
         }
     }
+    if (idle_at_ <= now) {
+        // Nothing from the peer for idle_timeout_ns (set from ESTABLISHED on).
+        idle_at_ = kNever;
+        abort_timed_out(TcpEvent::idle_timeout);
+        return;
+    }
+    if (keepalive_at_ <= now) {
+        on_keepalive_timeout(now);
+        if (state_ == TcpState::closed)
+            return;
+    }
     if (rtx_at_ <= now)
         on_rtx_timeout(now);
     if (persist_at_ <= now)
@@ -41,7 +55,9 @@ void Tcb::on_timer(std::uint64_t now) {
     }
 }
 
-void Tcb::arm_rtx(std::uint64_t now) { rtx_at_ = now + rto_; }
+void Tcb::arm_rtx(std::uint64_t now) {
+    rtx_at_ = now + rto_;
+}
 
 void Tcb::back_off_rtx(std::uint64_t now) {
     // RFC 6298 5.5 and 5.6: double the RTO (bounded) and restart the timer.
@@ -50,7 +66,7 @@ void Tcb::back_off_rtx(std::uint64_t now) {
 }
 
 void Tcb::resend_syn() {
-    snd_nxt_ = iss_; // our SYN / SYN-ACK comes out of next_segment() again
+    snd_nxt_ = iss_;     // our SYN / SYN-ACK comes out of next_segment() again
     rtt_timing_ = false; // Karn
 }
 
@@ -58,6 +74,37 @@ void Tcb::give_up() {
     counters_.count(TcpEvent::retransmit_giveup);
     events_ |= app_event::kTimedOut;
     enter_closed();
+}
+
+void Tcb::abort_timed_out(TcpEvent why) {
+    // RFC 9293 3.10.5: a synchronized connection is aborted with
+    // <SEQ=SND.NXT><CTL=RST>, in case the peer is still there.
+    counters_.count(why);
+    reset_with(snd_max_);
+    snd_buf_.clear();
+    events_ |= app_event::kTimedOut;
+    enter_closed();
+}
+
+void Tcb::on_keepalive_timeout(std::uint64_t now) {
+    // RFC 1122 4.2.3.6: probe an idle connection with <SEQ=SND.NXT-1>, no
+    // data; any answer (an ACK) restarts the clock (note_peer_alive).
+    keepalive_at_ = kNever;
+    if (state_ != TcpState::established && state_ != TcpState::close_wait)
+        return; // closing states are bounded by retransmissions and their timers
+    if (snd_una_ != snd_max_ || persist_at_ != kNever) {
+        // Data in flight or a window probe: those timers watch the peer.
+        keepalive_at_ = now + s_.keepalive_idle_ns;
+        return;
+    }
+    if (keepalive_sent_ >= s_.keepalive_probes) {
+        abort_timed_out(TcpEvent::keepalive_timeout);
+        return;
+    }
+    ++keepalive_sent_;
+    counters_.count(TcpEvent::keepalive_probe);
+    probe_now_ = true;
+    keepalive_at_ = now + s_.keepalive_interval_ns;
 }
 
 void Tcb::rtt_sample(std::uint64_t r) {
@@ -106,7 +153,11 @@ void Tcb::on_rtx_timeout(std::uint64_t now) {
     in_recovery_ = false;
     recover_ = snd_max_;
     dupacks_ = 0;
-    retransmit_one_ = false;
+    retransmit_one_ = retransmit_hole_ = false;
+    // RFC 2018 8: the peer may have discarded SACKed data (reneging); the
+    // scoreboard starts again from the ACKs that follow.
+    sacked_.clear();
+    rtx_high_ = snd_una_;
     // RFC 6298 5.4-5.6: resend from SND.UNA, back off, restart the timer.
     snd_nxt_ = snd_una_;
     rtt_timing_ = false;

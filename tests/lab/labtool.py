@@ -70,3 +70,60 @@ def ping_loss(output):
     if not m:
         raise AssertionError("unparseable ping output:\n" + output)
     return int(m.group(1)) - int(m.group(2))
+
+
+def tcp_status():
+    """(gauges, events) from `show tcp`: gauges of the first lcore row
+    {connections, half_open, time_wait, cookies}; events {name: count}."""
+    out = cli("show", "tcp").stdout
+    gauges, events = None, {}
+    for line in out.splitlines():
+        m = re.match(r"^(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(on|off)\s*$", line)
+        if m and gauges is None:
+            gauges = {"connections": int(m.group(2)), "half_open": int(m.group(3)),
+                      "time_wait": int(m.group(4)), "cookies": m.group(5) == "on"}
+        m = re.match(r"^\s+([a-z0-9_]+)\s+(info|warn|error)\s+(\d+)\s", line)
+        if m:
+            events[m.group(1)] = int(m.group(3))
+    if gauges is None:
+        raise AssertionError("no lcore row in `show tcp`:\n" + out)
+    return gauges, events
+
+
+def tcp_events():
+    return tcp_status()[1]
+
+
+def tcp_gauges():
+    return tcp_status()[0]
+
+
+def wait_for(predicate, timeout, interval=0.2):
+    """Polls `predicate` until it returns a true value or `timeout` seconds pass."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def peer(where, *args, timeout=300):
+    """Runs tests/lab/tcp_peer.py in a namespace; returns its JSON result."""
+    import json
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tcp_peer.py")
+    r = lab_exec(where, [PY, script] + [str(a) for a in args], timeout=timeout, check=False)
+    if r.returncode != 0:
+        raise AssertionError(f"tcp_peer {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def crafted(*args, timeout=120):
+    """Runs tests/lab/tcp_crafted.py (scapy) in the WAN namespace; returns its JSON result."""
+    import json
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tcp_crafted.py")
+    r = lab_exec("wan", [PY, script] + [str(a) for a in args], timeout=timeout, check=False)
+    if r.returncode != 0:
+        raise AssertionError(f"tcp_crafted {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])

@@ -88,6 +88,12 @@ TEST(BoardProfile, EmbeddedVirtualBoardParses) {
     UNSIGNED_LONGS_EQUAL(300, b.neighbor_max_age_s);
     STRCMP_EQUAL("/run/smtpgw/control.sock", b.control_socket.c_str());
     UNSIGNED_LONGS_EQUAL(2, b.ports.size());
+    // The lab board runs the TCP lab services and allows fault injection.
+    CHECK_TRUE(b.fault_injection);
+    CHECK_TRUE(b.tcp.lab_services);
+    UNSIGNED_LONGS_EQUAL(10025, b.tcp.relay_port);
+    STRCMP_EQUAL("198.51.100.25", smtpgw::net::to_string(*b.tcp.relay_target4).c_str());
+    STRCMP_EQUAL("2001:db8:2::25", smtpgw::net::to_string(*b.tcp.relay_target6).c_str());
 }
 
 TEST(BoardProfile, EmbeddedVirtualBoardMatchesTheLabAddresses) {
@@ -211,6 +217,14 @@ TEST(BoardProfile, MinimalProfileGetsTheDocumentedDefaults) {
     UNSIGNED_LONGS_EQUAL(1500, b.port("wan")->mtu);
     CHECK_FALSE(b.port("wan")->ipv6.has_value());
     CHECK_TRUE(b.eal_args.empty());
+    // Appliance defaults: no lab services, no fault injection.
+    CHECK_FALSE(b.fault_injection);
+    CHECK_FALSE(b.tcp.lab_services);
+    UNSIGNED_LONGS_EQUAL(0, b.tcp.relay_port);
+    UNSIGNED_LONGS_EQUAL(16384, b.tcp.max_connections);
+    UNSIGNED_LONGS_EQUAL(256, b.tcp.syn_backlog_high);
+    UNSIGNED_LONGS_EQUAL(128, b.tcp.syn_backlog_low);
+    UNSIGNED_LONGS_EQUAL(4096, b.tcp.time_wait_max);
 }
 
 TEST(BoardProfile, CommentsBlankLinesCrLfAndBlanksAroundTokensAreAccepted) {
@@ -283,6 +297,17 @@ TEST(BoardProfile, BadLinesAreRefusedWithFileLineAndReason) {
         {"port.wan.mtu = 9001", "mtu must be 1280..9000"},
         {"port.wan.mtu = 65536", "mtu must be 1280..9000"},
         {"port.wan.mtu = jumbo", "mtu must be 1280..9000"},
+        {"fastpath.fault_injection = 1", "fastpath.fault_injection must be on or off"},
+        {"tcp.max_connections = 15", "tcp.max_connections must be 16..16777216"},
+        {"tcp.syn_backlog_high = 0", "tcp.syn_backlog_high must be 1..16777216"},
+        {"tcp.syn_backlog_low = x", "tcp.syn_backlog_low must be 0..16777216"},
+        {"tcp.time_wait_max = -1", "tcp.time_wait_max must be 0..16777216"},
+        {"tcp.lab_services = yes", "tcp.lab_services must be on or off"},
+        {"tcp.relay_port = 0", "tcp.relay_port must be 1..65535"},
+        {"tcp.relay_port = 65536", "tcp.relay_port must be 1..65535"},
+        {"tcp.relay_target4 = 198.51.100", "tcp.relay_target4 must be an IPv4 address"},
+        {"tcp.relay_target6 = 2001:db8::g", "tcp.relay_target6 must be an IPv6 address"},
+        {"tcp.window = 5", "unknown key 'tcp.window'"},
     };
     for (const auto& c : cases) {
         const std::string want = std::string("t.conf:8: ") + c.reason;
@@ -321,6 +346,16 @@ TEST(BoardProfile, IncompleteOrInconsistentProfilesAreRefusedWithFileAndReason) 
         {"gateway6 off the subnet",
          kMinimal + "port.wan.ipv6 = 2001:db8:1::1/64\nport.wan.gateway6 = 2001:db8:9::1\n",
          "port.wan.gateway6 is not on the port's subnet"},
+        {"syn backlog low not below high",
+         kMinimal + "tcp.syn_backlog_high = 100\ntcp.syn_backlog_low = 100\n",
+         "tcp.syn_backlog_low must be below tcp.syn_backlog_high"},
+        {"syn backlog above the table", kMinimal + "tcp.max_connections = 100\ntcp.syn_backlog_high = 101\ntcp.syn_backlog_low = 50\n",
+         "tcp.syn_backlog_high must not exceed tcp.max_connections"},
+        {"relay without a target", kMinimal + "tcp.lab_services = on\ntcp.relay_port = 10025\n",
+         "tcp.relay_port needs tcp.relay_target4"},
+        {"relay without lab services",
+         kMinimal + "tcp.relay_port = 10025\ntcp.relay_target4 = 198.51.100.25\n",
+         "tcp.relay_port needs tcp.lab_services = on"},
         {"empty file", "", "board.name is missing"},
         {"only comments", "# nothing\n\n", "board.name is missing"},
     };

@@ -72,3 +72,59 @@ TEST(ByteRing, ZeroCapacityIsHarmless) {
     r.consume(3);
     CHECK_TRUE(r.empty());
 }
+
+TEST(ByteRing, WriteAtHoldsBytesBeyondTheEndUntilCommitted) {
+    ByteRing r(8);
+    r.write(bytes("ab"));
+    CHECK_EQUAL(2u, r.write_at(2, bytes("ef"))); // a hole of two bytes
+    CHECK_EQUAL(2u, r.size());
+    CHECK_EQUAL(2u, r.write_at(0, bytes("cd")));
+    r.commit(4);
+    CHECK_EQUAL(std::string("abcdef"), take(r, 100));
+}
+
+TEST(ByteRing, WriteAtIsClippedToTheFreeSpace) {
+    struct {
+        const char* name;
+        std::size_t offset;
+        const char* data;
+        std::size_t expect;
+    } cases[] = {
+        {"fits", 0, "xyz", 3},
+        {"reaches the end exactly", 3, "xyz", 3},
+        {"runs past the end", 4, "xyz", 2},
+        {"starts at the end", 6, "x", 0},
+        {"starts beyond the end", 100, "x", 0},
+    };
+    for (const auto& c : cases) {
+        ByteRing r(8);
+        r.write(bytes("ab")); // 6 bytes free
+        CHECK_EQUAL_TEXT(c.expect, r.write_at(c.offset, bytes(c.data)), c.name);
+        CHECK_EQUAL_TEXT(2u, r.size(), c.name);
+    }
+}
+
+TEST(ByteRing, HeldBytesSurviveReadsThatEmptyTheRingAndWraps) {
+    // Bytes written ahead stay where they are when the reader drains the
+    // ring (the head must not jump back to the start).
+    ByteRing r(8);
+    r.write(bytes("abcdef"));
+    CHECK_EQUAL(std::string("abcdef"), take(r, 6)); // empty, head at 6
+    CHECK_EQUAL(3u, r.write_at(2, bytes("XYZ")));   // wraps around
+    CHECK_EQUAL(std::string(), take(r, 10));
+    r.write(bytes("uv"));
+    r.commit(3);
+    CHECK_EQUAL(std::string("uvXYZ"), take(r, 10));
+}
+
+TEST(ByteRing, ReleaseFreesTheStorageForGood) {
+    ByteRing r(16);
+    r.write(bytes("abc"));
+    r.release();
+    CHECK_EQUAL(0u, r.capacity());
+    CHECK_EQUAL(0u, r.free());
+    CHECK_TRUE(r.empty());
+    CHECK_EQUAL(0u, r.write(bytes("x")));
+    CHECK_EQUAL(0u, r.write_at(0, bytes("x")));
+    CHECK_EQUAL(0u, r.peek(0, 1).size());
+}

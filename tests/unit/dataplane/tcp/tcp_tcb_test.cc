@@ -1,10 +1,16 @@
 // tcp_tcb_test.cc: the TCP control block (tcp_tcb.h): handshakes, data,
 // closes, RFC 9293 3.10.7 input cases, RFC 5961 challenges, timers (RFC 6298),
-// flow control, fast retransmit and wraparound, all on a fake clock.
+// flow control, fast retransmit and wraparound, out-of-order reassembly,
+// SACK (RFC 2018), keepalive and idle timeouts, connections from SYN
+// cookies, and buffer release, all on a fake clock.
+#include <algorithm>
 #include <cstdint>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "tcp/tcp_syncookie.h"
 #include "tcp_test_util.h"
 
 using namespace tcptest;
@@ -18,7 +24,8 @@ TcpSettings quick_settings() {
 }
 
 struct Pair {
-    explicit Pair(const TcpSettings& sa = quick_settings(), const TcpSettings& sb = quick_settings())
+    explicit Pair(const TcpSettings& sa = quick_settings(),
+                  const TcpSettings& sb = quick_settings())
         : a(sa, kAddrA, kAddrB, kPortA, kPortB), b(sb, kAddrB, kAddrA, kPortB, kPortA) {}
     Endpoint a; // the client (active opener)
     Endpoint b; // the server (passive opener)
@@ -277,7 +284,7 @@ TEST(TcbData, FastRetransmitOnThreeDuplicateAcks) {
         for (auto& d : p.b.output(0))
             dupacks.push_back(d);
     }
-    CHECK_EQUAL(5u, p.b.counters.read(TcpEvent::out_of_order_dropped));
+    CHECK_EQUAL(5u, p.b.counters.read(TcpEvent::ooo_queued));
     CHECK_EQUAL(5u, dupacks.size());
     for (auto& d : dupacks)
         p.a.tcb.on_segment(decode(d), 0);
@@ -412,10 +419,10 @@ const InputCase kEstablishedCases[] = {
      TcpEvent::syn_challenged, true},
     {"ACK for unsent data: ACK back, dropped", A, 0, 1000, 5, TcpState::established, 1, 0,
      TcpEvent::ack_too_new, true},
-    {"ACK older than SND.UNA - MAX.SND.WND: ACK back", A, 0, -(1 << 20), 5,
-     TcpState::established, 1, 0, TcpEvent::ack_too_old, true},
-    {"old duplicate ACK within MAX.SND.WND: data accepted", A, 0, -10, 5, TcpState::established,
-     1, app_event::kReadable, TcpEvent::ack_too_old, false},
+    {"ACK older than SND.UNA - MAX.SND.WND: ACK back", A, 0, -(1 << 20), 5, TcpState::established,
+     1, 0, TcpEvent::ack_too_old, true},
+    {"old duplicate ACK within MAX.SND.WND: data accepted", A, 0, -10, 5, TcpState::established, 1,
+     app_event::kReadable, TcpEvent::ack_too_old, false},
     {"data beyond the window: ACK back", A, 1 << 20, 0, 5, TcpState::established, 1, 0,
      TcpEvent::seg_not_acceptable, true},
     {"data before RCV.NXT entirely: ACK back", A, -100, 0, 10, TcpState::established, 1, 0,
@@ -423,11 +430,11 @@ const InputCase kEstablishedCases[] = {
     {"data overlapping RCV.NXT: new part taken", A, -3, 0, 10, TcpState::established, 1,
      app_event::kReadable, TcpEvent::seg_not_acceptable, false},
     {"data after a gap: duplicate ACK", A, 50, 0, 10, TcpState::established, 1, 0,
-     TcpEvent::out_of_order_dropped, true},
+     TcpEvent::ooo_queued, true},
     {"no ACK flag: dropped", 0, 0, 0, 5, TcpState::established, 0, 0, TcpEvent::bad_flags, true},
     {"SYN+RST: dropped", S | R, 0, 0, 0, TcpState::established, 0, 0, TcpEvent::bad_flags, true},
-    {"FIN at RCV.NXT: CLOSE-WAIT", A | F, 0, 0, 0, TcpState::close_wait, 1,
-     app_event::kPeerClosed, TcpEvent::seg_not_acceptable, false},
+    {"FIN at RCV.NXT: CLOSE-WAIT", A | F, 0, 0, 0, TcpState::close_wait, 1, app_event::kPeerClosed,
+     TcpEvent::seg_not_acceptable, false},
     {"data and FIN: delivered, CLOSE-WAIT", A | F, 0, 0, 7, TcpState::close_wait, 1,
      app_event::kReadable | app_event::kPeerClosed, TcpEvent::seg_not_acceptable, false},
 };
@@ -450,7 +457,8 @@ TEST(TcbInput, EstablishedCasesTable) {
         CHECK_TEXT(c.expect_state == p.b.tcb.state(), c.name);
         CHECK_EQUAL_TEXT(c.expect_out, out.size(), c.name);
         if (!out.empty())
-            CHECK_EQUAL_TEXT(flags::kAck, out[0].header.flags & (flags::kAck | flags::kRst), c.name);
+            CHECK_EQUAL_TEXT(flags::kAck, out[0].header.flags & (flags::kAck | flags::kRst),
+                             c.name);
         CHECK_EQUAL_TEXT(c.expect_events, p.b.tcb.take_events(), c.name);
         CHECK_EQUAL_TEXT(c.counts ? before + 1 : before, p.b.counters.read(c.counted), c.name);
     }
@@ -500,11 +508,10 @@ const OtherStateCase kOtherCases[] = {
     {"LISTEN: ACK answered with RST", TcpState::listen, A, false, TcpState::listen, R},
     {"LISTEN: plain segment dropped", TcpState::listen, 0, false, TcpState::listen, 0},
     {"LISTEN: SYN gives SYN-ACK", TcpState::listen, S, false, TcpState::syn_received, S | A},
-    {"SYN-SENT: ACK not for our SYN gets RST", TcpState::syn_sent, A, false, TcpState::syn_sent,
-     R},
+    {"SYN-SENT: ACK not for our SYN gets RST", TcpState::syn_sent, A, false, TcpState::syn_sent, R},
     {"SYN-SENT: RST without ACK ignored", TcpState::syn_sent, R, false, TcpState::syn_sent, 0},
-    {"SYN-SENT: RST with a bad ACK ignored", TcpState::syn_sent, R | A, false,
-     TcpState::syn_sent, 0},
+    {"SYN-SENT: RST with a bad ACK ignored", TcpState::syn_sent, R | A, false, TcpState::syn_sent,
+     0},
     {"SYN-SENT: RST acking our SYN refuses", TcpState::syn_sent, R | A, true, TcpState::closed, 0},
     {"SYN-SENT: ACK alone dropped", TcpState::syn_sent, A, true, TcpState::syn_sent, 0},
     {"SYN-SENT: SYN-ACK establishes", TcpState::syn_sent, S | A, true, TcpState::established, A},
@@ -631,7 +638,8 @@ TEST(TcbTimers, DataRtoResendsFromSndUnaAndKarnIgnoresTheRetransmission) {
     auto ack = p.b.output(at + 10 * kMs);
     p.a.tcb.on_segment(decode(ack[0]), at + 20 * kMs);
     CHECK_EQUAL(2 * rto0, p.a.tcb.rto_ns()); // Karn: no sample from a retransmission
-    CHECK_EQUAL(kNever, p.a.tcb.next_expiry());
+    // The retransmission timer stopped; only the idle timeout remains.
+    CHECK_EQUAL(at + 20 * kMs + TcpSettings{}.idle_timeout_ns, p.a.tcb.next_expiry());
     CHECK_EQUAL(std::string("lost data"), (p.b.drain_app(), p.b.received));
 }
 
@@ -678,4 +686,611 @@ TEST(TcbClose, RstInTimeWaitIsIgnored) {
     p.a.tcb.on_segment(seg(flags::kRst, p.a.tcb.rcv_nxt(), TcpSeq(0)), kSec);
     CHECK(p.a.tcb.state() == TcpState::time_wait); // RFC 1337
     CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::rst_in_time_wait));
+}
+
+// Out-of-order reassembly (RFC 9293 3.10.7.4 seventh, RFC 5681 4.2). Pieces
+// are [from, to) offsets of a text from A's SND.NXT (B's RCV.NXT after open),
+// forged as if A sent them.
+namespace {
+using Piece = std::pair<std::uint32_t, std::uint32_t>;
+
+// Delivers `pieces` of `text` to B in order; returns what B's application read.
+std::string deliver(Pair& p, const std::string& text, const std::vector<Piece>& pieces,
+                    std::uint64_t now = kSec) {
+    TcpSeq base = p.a.tcb.snd_nxt();
+    TcpSeq ack = p.b.tcb.snd_nxt();
+    for (const auto& [from, to] : pieces) {
+        auto payload = as_bytes(text).subspan(from, to - from);
+        p.b.tcb.on_segment(seg(flags::kAck, base + from, ack, 65535, payload), now);
+        p.b.drain_app();
+    }
+    return p.b.received;
+}
+
+struct ReasmCase {
+    const char* name;
+    std::vector<Piece> pieces;
+};
+const ReasmCase kReasmCases[] = {
+    {"in order", {{0, 10}, {10, 20}}},
+    {"reversed", {{10, 20}, {0, 10}}},
+    {"middle last", {{0, 5}, {15, 20}, {5, 15}}},
+    {"duplicate of a held range", {{10, 20}, {10, 20}, {0, 10}}},
+    {"overlaps both held ranges", {{0, 3}, {5, 8}, {12, 15}, {2, 13}, {13, 20}}},
+    {"superset arrives last", {{5, 6}, {8, 9}, {0, 20}}},
+    {"one byte at a time, backwards",
+     {{19, 20}, {18, 19}, {17, 18}, {16, 17}, {15, 16}, {14, 15}, {13, 14},
+      {12, 13}, {11, 12}, {10, 11}, {9, 10},  {8, 9},   {7, 8},   {6, 7},
+      {5, 6},   {4, 5},   {3, 4},   {2, 3},   {1, 2},   {0, 1}}},
+    {"every other byte first", {{1, 2}, {3, 4}, {5, 6}, {7, 8}, {0, 1}, {2, 3}, {4, 5}, {6, 20}}},
+    {"stale piece below RCV.NXT after the fill", {{10, 20}, {0, 10}, {3, 12}}},
+};
+} // namespace
+
+TEST_GROUP(TcbReassembly){};
+
+TEST(TcbReassembly, PiecesInAnyOrderAreDeliveredExactlyOnce) {
+    const std::string text = "MAIL FROM:<a@b.c>\r\n"; // 19 bytes + 1
+    const std::string t20 = text + "!";
+    for (const auto& c : kReasmCases) {
+        Pair p;
+        p.open();
+        CHECK_EQUAL_TEXT(t20, deliver(p, t20, c.pieces), c.name);
+        CHECK_EQUAL_TEXT(0u, p.b.tcb.ooo_ranges(), c.name);
+        CHECK_TEXT(p.b.tcb.rcv_nxt() == p.a.tcb.snd_nxt() + 20, c.name);
+    }
+}
+
+TEST(TcbReassembly, SplitAtEveryByteAndSentBackwards) {
+    const std::string text = pattern(300, 11);
+    for (std::uint32_t cut = 1; cut < text.size(); ++cut) {
+        Pair p;
+        p.open();
+        std::uint32_t n = static_cast<std::uint32_t>(text.size());
+        std::string got = deliver(p, text, {{cut, n}, {0, cut}});
+        CHECK_TRUE(text == got);
+        CHECK_EQUAL(1u, p.b.counters.read(TcpEvent::ooo_queued));
+    }
+}
+
+TEST(TcbReassembly, HoleFillMakesEverythingReadableAtOnceWithAnImmediateAck) {
+    TcpSettings s = quick_settings();
+    s.delayed_ack_ns = 40 * kMs; // the ACKs below are immediate despite it
+    Pair p(quick_settings(), s);
+    p.open();
+    p.b.auto_read = false;
+    std::string text = pattern(3000, 12);
+    TcpSeq base = p.b.tcb.rcv_nxt();
+    p.b.events = 0;
+    deliver(p, text, {{1000, 3000}});
+    CHECK_EQUAL(0u, p.b.tcb.readable());
+    CHECK_FALSE(p.b.saw(app_event::kReadable));
+    auto dup = outputs(p.b.tcb, kSec);
+    CHECK_EQUAL(1u, dup.size());
+    CHECK(dup[0].header.ack == base);
+    deliver(p, text, {{0, 1000}});
+    CHECK_EQUAL(3000u, p.b.tcb.readable());
+    CHECK_TRUE(p.b.saw(app_event::kReadable));
+    auto ack = outputs(p.b.tcb, kSec);
+    CHECK_EQUAL(1u, ack.size());
+    CHECK(ack[0].header.ack == base + 3000);
+    CHECK_EQUAL(0, ack[0].header.options.sack_count);
+}
+
+TEST(TcbReassembly, RangesBeyondTheLimitAreDroppedAndCounted) {
+    TcpSettings s = quick_settings();
+    s.max_ooo_ranges = 2;
+    Pair p(quick_settings(), s);
+    p.open();
+    std::string text = pattern(100, 13);
+    deliver(p, text, {{10, 11}, {20, 21}, {30, 31}});
+    CHECK_EQUAL(1u, p.b.counters.read(TcpEvent::ooo_ranges_full));
+    CHECK_EQUAL(2u, p.b.tcb.ooo_ranges());
+    deliver(p, text, {{11, 15}, {5, 10}}); // joining held ranges is always allowed
+    CHECK_EQUAL(1u, p.b.counters.read(TcpEvent::ooo_ranges_full));
+    CHECK_EQUAL(2u, p.b.tcb.ooo_ranges());
+    deliver(p, text, {{0, 1}}); // in-order data needs no range
+    CHECK_EQUAL(std::string(text, 0, 1), p.b.received);
+    deliver(p, text, {{1, 100}});
+    CHECK(text == p.b.received);
+}
+
+TEST(TcbReassembly, NoRangesMeansOutOfOrderSegmentsAreDropped) {
+    TcpSettings s = quick_settings();
+    s.max_ooo_ranges = 0;
+    Pair p(quick_settings(), s);
+    p.open();
+    std::string text = pattern(20, 14);
+    deliver(p, text, {{10, 20}, {0, 10}});
+    CHECK_EQUAL(1u, p.b.counters.read(TcpEvent::ooo_ranges_full));
+    CHECK(std::string(text, 0, 10) == p.b.received);
+}
+
+TEST(TcbReassembly, ALaterDifferentCopyDoesNotOverwriteHeldBytes) {
+    Pair p;
+    p.open();
+    TcpSeq base = p.b.tcb.rcv_nxt(), ack = p.b.tcb.snd_nxt();
+    std::string a(10, 'A'), b(20, 'B'), c(5, 'C');
+    p.b.tcb.on_segment(seg(flags::kAck, base + 10, ack, 65535, as_bytes(a)), kSec);
+    p.b.tcb.on_segment(seg(flags::kAck, base + 5, ack, 65535, as_bytes(b)), kSec);
+    p.b.tcb.on_segment(seg(flags::kAck, base, ack, 65535, as_bytes(c)), kSec);
+    p.b.drain_app();
+    CHECK_EQUAL(std::string("CCCCCBBBBBAAAAAAAAAABBBBB"), p.b.received);
+}
+
+TEST(TcbReassembly, OutOfOrderDataIsTrimmedToTheWindow) {
+    TcpSettings s = quick_settings();
+    s.recv_buffer_bytes = 100;
+    Pair p(quick_settings(), s);
+    p.open();
+    std::string text = pattern(120, 15);
+    deliver(p, text, {{90, 110}}); // 10 bytes beyond the window
+    CHECK_EQUAL(1u, p.b.counters.read(TcpEvent::seg_trimmed));
+    deliver(p, text, {{0, 90}});
+    CHECK(std::string(text, 0, 100) == p.b.received);
+}
+
+TEST(TcbReassembly, OutOfOrderFinIsProcessedWhenTheHoleFills) {
+    Pair p;
+    p.open();
+    TcpSeq base = p.b.tcb.rcv_nxt(), ack = p.b.tcb.snd_nxt();
+    std::string text = "QUIT\r\n";
+    p.b.tcb.on_segment(
+        seg(flags::kAck | flags::kFin, base + 4, ack, 65535, as_bytes(text).subspan(4)), kSec);
+    p.b.drain_app();
+    CHECK(p.b.tcb.state() == TcpState::established);
+    CHECK_FALSE(p.b.saw(app_event::kPeerClosed));
+    p.b.tcb.on_segment(seg(flags::kAck, base, ack, 65535, as_bytes(text).first(4)), kSec);
+    p.b.drain_app();
+    CHECK(p.b.tcb.state() == TcpState::close_wait);
+    CHECK_TRUE(p.b.saw(app_event::kPeerClosed));
+    CHECK_EQUAL(text, p.b.received);
+    CHECK(p.b.tcb.rcv_nxt() == base + 7);
+}
+
+TEST(TcbReassembly, InconsistentFinsAreIgnored) {
+    struct {
+        const char* name;
+        std::uint32_t held_from, held_to; // data held out of order (with a FIN when fin_held)
+        bool fin_held;
+        std::uint32_t from, to; // then this segment, with a FIN when fin_new
+        bool fin_new;
+        std::size_t expect_received;
+    } cases[] = {
+        {"FIN below data already held", 10, 20, false, 0, 5, true, 5},
+        {"data beyond a held FIN is cut at it", 10, 20, true, 0, 25, false, 20},
+        {"a second FIN at another place", 10, 20, true, 0, 15, true, 20},
+    };
+    for (const auto& c : cases) {
+        Pair p;
+        p.open();
+        TcpSeq base = p.b.tcb.rcv_nxt(), ack = p.b.tcb.snd_nxt();
+        std::string text = pattern(30, 16);
+        auto f = [](bool fin) {
+            return static_cast<std::uint8_t>(flags::kAck | (fin ? flags::kFin : 0));
+        };
+        p.b.tcb.on_segment(seg(f(c.fin_held), base + c.held_from, ack, 65535,
+                               as_bytes(text).subspan(c.held_from, c.held_to - c.held_from)),
+                           kSec);
+        p.b.tcb.on_segment(seg(f(c.fin_new), base + c.from, ack, 65535,
+                               as_bytes(text).subspan(c.from, c.to - c.from)),
+                           kSec);
+        p.b.drain_app();
+        CHECK_EQUAL_TEXT(1u, p.b.counters.read(TcpEvent::data_after_fin), c.name);
+        CHECK_EQUAL_TEXT(c.expect_received, p.b.received.size(), c.name);
+        CHECK_TEXT(std::string(text, 0, c.expect_received) == p.b.received, c.name);
+        // Only a FIN consistent with the data reaches the application.
+        CHECK_EQUAL_TEXT(c.fin_held, p.b.saw(app_event::kPeerClosed), c.name);
+    }
+}
+
+TEST_GROUP(TcbSack){};
+
+TEST(TcbSack, NegotiatedOnlyWhenBothSynsCarryIt) {
+    struct {
+        bool a, b, expect;
+    } cases[] = {
+        {true, true, true}, {true, false, false}, {false, true, false}, {false, false, false}};
+    for (const auto& c : cases) {
+        TcpSettings sa = quick_settings(), sb = quick_settings();
+        sa.sack = c.a;
+        sb.sack = c.b;
+        Pair p(sa, sb);
+        p.open();
+        CHECK_EQUAL(c.expect, p.a.tcb.sack_enabled());
+        CHECK_EQUAL(c.expect, p.b.tcb.sack_enabled());
+    }
+}
+
+TEST(TcbSack, AcksCarryHeldRangesMostRecentFirstThreeBesideTimestamps) {
+    struct {
+        const char* name;
+        bool timestamps;
+        std::size_t expect_blocks;
+    } cases[] = {{"with timestamps", true, 3}, {"without timestamps", false, 4}};
+    for (const auto& c : cases) {
+        TcpSettings s = quick_settings();
+        s.timestamps = c.timestamps;
+        Pair p(s, s);
+        p.open();
+        TcpSeq base = p.b.tcb.rcv_nxt();
+        std::string text = pattern(100, 17);
+        OutSegment last;
+        for (std::uint32_t off : {10u, 30u, 50u, 70u, 90u}) {
+            deliver(p, text, {{off, off + 5}});
+            auto out = outputs(p.b.tcb, kSec);
+            CHECK_EQUAL_TEXT(1u, out.size(), c.name);
+            last = out.back();
+        }
+        const TcpOptions& o = last.header.options;
+        CHECK_EQUAL_TEXT(c.expect_blocks, o.sack_count, c.name);
+        for (std::size_t i = 0; i < o.sack_count; ++i) {
+            std::uint32_t off = 90 - 20 * static_cast<std::uint32_t>(i);
+            CHECK_TEXT(o.sack[i].left == base + off, c.name);
+            CHECK_TEXT(o.sack[i].right == base + off + 5, c.name);
+        }
+        // And the codec fits them in the header.
+        Packet pk = encode(last, kAddrB, kAddrA);
+        CHECK_EQUAL_TEXT(c.expect_blocks, decode(pk).header.options.sack_count, c.name);
+    }
+}
+
+TEST(TcbSack, DataSegmentsShrinkToMakeRoomForSackBlocks) {
+    Pair p;
+    p.open();
+    deliver(p, pattern(100, 18), {{50, 60}});
+    outputs(p.b.tcb, kSec);
+    std::string reply = pattern(5000, 19);
+    p.b.tcb.send(as_bytes(reply));
+    for (const auto& o : outputs(p.b.tcb, kSec)) {
+        Packet pk = encode(o, kAddrB, kAddrA);
+        CHECK_TRUE(o.header.options.sack_count > 0);
+        CHECK_TRUE(pk.bytes.size() <= std::size_t{TcpSettings{}.mss} + kTcpMinHeaderLen);
+    }
+}
+
+namespace {
+struct SackBlockCase {
+    const char* name;
+    std::int64_t left, right; // relative to SND.UNA (or SND.MAX when from_max)
+    bool from_max;
+    bool invalid;  // counted as sack_invalid
+    bool recorded; // enters the scoreboard
+};
+const SackBlockCase kSackBlockCases[] = {
+    {"valid block", 1000, 2000, false, false, true},
+    {"empty block", 1000, 1000, false, true, false},
+    {"reversed block", 2000, 1000, false, true, false},
+    {"starts at SND.UNA", 0, 1000, false, true, false},
+    {"straddles SND.UNA", -10, 1000, false, true, false},
+    {"ends beyond SND.MAX", -100, 1, true, true, false},
+    {"far beyond SND.MAX", 1 << 30, (1 << 30) + 100, false, true, false},
+    {"below SND.UNA (D-SACK): ignored silently", -500, -100, false, false, false},
+};
+} // namespace
+
+TEST(TcbSack, PeerBlocksAreValidatedBeforeUse) {
+    for (const auto& c : kSackBlockCases) {
+        Pair p;
+        p.open();
+        p.a.tcb.send(as_bytes(pattern(5000, 20)));
+        outputs(p.a.tcb, 0); // all lost
+        TcpSeq una = p.a.tcb.snd_una(), max = p.a.tcb.snd_nxt();
+        TcpSeq ref = c.from_max ? max : una;
+        Segment a = seg(flags::kAck, p.a.tcb.rcv_nxt(), una, 65535);
+        a.header.src_port = kPortB;
+        a.header.dst_port = kPortA;
+        a.header.options.sack[0] = SackBlock{ref + static_cast<std::uint32_t>(c.left),
+                                             ref + static_cast<std::uint32_t>(c.right)};
+        a.header.options.sack_count = 1;
+        p.a.tcb.on_segment(a, kMs);
+        CHECK_EQUAL_TEXT(c.invalid ? 1u : 0u, p.a.counters.read(TcpEvent::sack_invalid), c.name);
+        CHECK_EQUAL_TEXT(c.recorded ? 1u : 0u, p.a.tcb.sacked_ranges(), c.name);
+    }
+}
+
+TEST(TcbSack, FastRecoveryResendsOnlyTheHolesThePeerLacks) {
+    Pair p;
+    p.open();
+    std::uint32_t mss = p.a.tcb.effective_mss();
+    std::string data = pattern(8 * mss, 21);
+    p.a.tcb.send(as_bytes(data));
+    auto segs = p.a.output(0);
+    CHECK_EQUAL(8u, segs.size());
+    std::set<std::uint32_t> lost{decode(segs[1]).header.seq.raw(),
+                                 decode(segs[4]).header.seq.raw()};
+    std::vector<Packet> acks;
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+        if (i == 1 || i == 4)
+            continue;
+        p.b.tcb.on_segment(decode(segs[i]), 0);
+        for (auto& a : p.b.output(0))
+            acks.push_back(a);
+    }
+    std::set<std::uint32_t> resent;
+    std::vector<Packet> resent_packets;
+    for (auto& a : acks) {
+        p.a.tcb.on_segment(decode(a), 0);
+        for (auto& r : p.a.output(0)) {
+            resent.insert(decode(r).header.seq.raw());
+            resent_packets.push_back(r);
+        }
+    }
+    CHECK(lost == resent); // exactly the two holes, nothing the peer SACKed
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::fast_retransmit));
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::sack_hole_retransmit));
+    for (auto& r : resent_packets)
+        p.b.tcb.on_segment(decode(r), 0);
+    pump(p.a, p.b, 0);
+    CHECK(data == p.b.received);
+    CHECK_EQUAL(0u, p.a.counters.read(TcpEvent::rto_expired));
+}
+
+TEST(TcbSack, RtoClearsTheScoreboardSoARenegingPeerStillGetsItsData) {
+    Pair p;
+    p.open();
+    std::uint32_t mss = p.a.tcb.effective_mss();
+    std::string data = pattern(4 * mss, 22);
+    p.a.tcb.send(as_bytes(data));
+    auto segs = p.a.output(0); // all lost
+    // The peer claims segments 2 and 3 (RFC 2018 8: it may discard them later).
+    Segment a = seg(flags::kAck, p.a.tcb.rcv_nxt(), p.a.tcb.snd_una(), 65535);
+    a.header.src_port = kPortB;
+    a.header.dst_port = kPortA;
+    a.header.options.sack[0] = SackBlock{p.a.tcb.snd_una() + 2 * mss, p.a.tcb.snd_una() + 4 * mss};
+    a.header.options.sack_count = 1;
+    p.a.tcb.on_segment(a, kMs);
+    CHECK_EQUAL(1u, p.a.tcb.sacked_ranges());
+    std::uint64_t at = p.a.tcb.next_expiry();
+    p.a.tcb.on_timer(at);
+    CHECK_EQUAL(0u, p.a.tcb.sacked_ranges());
+    pump(p.a, p.b, at); // B never had segments 2 and 3: they are resent
+    CHECK(data == p.b.received);
+}
+
+TEST_GROUP(TcbKeepalive){};
+
+namespace {
+struct IdleCase {
+    const char* name;
+    std::uint64_t keepalive_idle_ns; // 0: off
+    std::uint64_t idle_timeout_ns;   // 0: off
+    std::uint64_t expect_abort_at;
+    TcpEvent expect_event;
+    std::uint32_t expect_probes;
+};
+const IdleCase kIdleCases[] = {
+    {"idle timeout alone", 0, 600 * kSec, 600 * kSec, TcpEvent::idle_timeout, 0},
+    {"keepalive alone: 9 probes 75 s apart", 60 * kSec, 0, 60 * kSec + 9 * 75 * kSec,
+     TcpEvent::keepalive_timeout, 9},
+    {"idle timeout cuts keepalive short", 60 * kSec, 200 * kSec, 200 * kSec, TcpEvent::idle_timeout,
+     2},
+};
+} // namespace
+
+TEST(TcbKeepalive, ASilentPeerIsAbortedWithRstAndTimedOut) {
+    for (const auto& c : kIdleCases) {
+        TcpSettings s = quick_settings();
+        s.keepalive_idle_ns = c.keepalive_idle_ns;
+        s.idle_timeout_ns = c.idle_timeout_ns;
+        Pair p(s, quick_settings());
+        p.open();
+        std::uint32_t probes = 0;
+        std::uint64_t now = 0;
+        OutSegment last;
+        for (int guard = 0; guard < 100 && p.a.tcb.state() != TcpState::closed; ++guard) {
+            now = p.a.tcb.next_expiry();
+            p.a.tcb.on_timer(now);
+            for (const auto& o : outputs(p.a.tcb, now)) { // the peer hears nothing
+                if (o.header.seq == p.a.tcb.snd_una() - 1 && o.payload.size() == 0)
+                    ++probes;
+                last = o;
+            }
+        }
+        CHECK_TEXT(p.a.tcb.state() == TcpState::closed, c.name);
+        CHECK_EQUAL_TEXT(c.expect_abort_at, now, c.name);
+        CHECK_EQUAL_TEXT(1u, p.a.counters.read(c.expect_event), c.name);
+        CHECK_EQUAL_TEXT(c.expect_probes, probes, c.name);
+        CHECK_EQUAL_TEXT(flags::kRst, last.header.flags, c.name);
+        std::uint32_t ev = p.a.tcb.take_events();
+        CHECK_TEXT((ev & app_event::kTimedOut) != 0, c.name);
+        CHECK_EQUAL_TEXT(0u, p.a.tcb.buffer_bytes(), c.name);
+    }
+}
+
+TEST(TcbKeepalive, AnsweredProbesKeepAnIdleConnectionOpen) {
+    TcpSettings s = quick_settings();
+    s.keepalive_idle_ns = 60 * kSec;
+    Pair p(s, quick_settings());
+    p.open();
+    std::uint64_t now = 0;
+    while (now < 1800 * kSec) { // three idle timeouts of the default 600 s
+        now = std::min(p.a.tcb.next_expiry(), p.b.tcb.next_expiry());
+        p.a.tcb.on_timer(now);
+        p.b.tcb.on_timer(now);
+        pump(p.a, p.b, now);
+    }
+    p.check_both(TcpState::established);
+    CHECK_TRUE(p.a.counters.read(TcpEvent::keepalive_probe) >= 29);
+    CHECK_EQUAL(0u, p.a.counters.read(TcpEvent::keepalive_timeout));
+}
+
+TEST(TcbKeepalive, NextExpiryIncludesTheIdleTimeout) {
+    Pair p;
+    p.open(TcpSeq(1000), TcpSeq(90000), 5 * kSec);
+    CHECK_EQUAL(5 * kSec + TcpSettings{}.idle_timeout_ns, p.a.tcb.next_expiry());
+    transfer(p.b, p.a, "220 ready\r\n", 7 * kSec);
+    CHECK_EQUAL(7 * kSec + TcpSettings{}.idle_timeout_ns, p.a.tcb.next_expiry());
+}
+
+// Connections created from a SYN cookie's final ACK (RFC 4987 3.6).
+namespace {
+struct CookieCase {
+    const char* name;
+    bool timestamps; // both sides' setting (window scale and SACK need it in a cookie)
+    std::uint32_t server_buffer;
+    const char* data_on_ack; // queued by the client before the SYN-ACK arrives
+    bool fin_on_ack;
+};
+const CookieCase kCookieCases[] = {
+    {"all options, bare ACK", true, 64 * 1024, "", false},
+    {"data on the ACK", true, 64 * 1024, "EHLO client.example\r\n", false},
+    {"data and FIN on the ACK", true, 64 * 1024, "QUIT\r\n", true},
+    {"no timestamps: no window scale, no SACK", false, 64 * 1024, "", false},
+    {"large buffer: shift 3", true, 256 * 1024, "", false},
+};
+
+SipKey cookie_key() {
+    SipKey k;
+    for (std::uint8_t i = 0; i < 16; ++i)
+        k.bytes[i] = static_cast<std::uint8_t>(0xa5 ^ i);
+    return k;
+}
+
+FourTuple server_tuple() {
+    FourTuple t;
+    t.local = net::v4_mapped(kAddrB);
+    t.remote = net::v4_mapped(kAddrA);
+    t.local_port = kPortB;
+    t.remote_port = kPortA;
+    return t;
+}
+
+// The listener's side: answers A's SYN with a cookie SYN-ACK built from B's
+// settings, as the adapter does under a SYN flood.
+Packet cookie_syn_ack(const Segment& syn, const TcpSettings& sb, std::uint64_t now) {
+    const TcpOptions& so = syn.header.options;
+    SynCookieRequest req;
+    req.tuple = server_tuple();
+    req.peer_isn = syn.header.seq;
+    req.peer_mss = so.mss.value_or(kDefaultPeerMss);
+    req.timestamps = sb.timestamps && so.timestamps.has_value();
+    if (sb.window_scaling)
+        req.peer_wscale = so.window_scale;
+    req.sack_permitted = sb.sack && so.sack_permitted;
+    SynCookie ck =
+        syncookie_make(cookie_key(), {}, req, now, static_cast<std::uint32_t>(now / sb.ts_tick_ns));
+    OutSegment o;
+    TcpHeader& h = o.header;
+    h.src_port = kPortB;
+    h.dst_port = kPortA;
+    h.seq = ck.iss;
+    h.ack = syn.header.seq + 1;
+    h.flags = flags::kSyn | flags::kAck;
+    h.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(sb.recv_buffer_bytes, 0xffff));
+    h.options.mss = sb.mss;
+    if (req.timestamps) {
+        h.options.timestamps = Timestamps{*ck.tsval, so.timestamps->value};
+        if (req.peer_wscale)
+            h.options.window_scale = offered_window_scale(sb); // as accept_cookie expects
+        h.options.sack_permitted = req.sack_permitted;
+    }
+    return encode(o, kAddrB, kAddrA);
+}
+} // namespace
+
+TEST_GROUP(TcbCookie){};
+
+TEST(TcbCookie, ConnectionFromACookieBehavesAsAHandshake) {
+    for (const auto& c : kCookieCases) {
+        TcpSettings sa = quick_settings(), sb = quick_settings();
+        sa.timestamps = sb.timestamps = c.timestamps;
+        sb.recv_buffer_bytes = sb.send_buffer_bytes = c.server_buffer;
+        Pair p(sa, sb);
+        std::uint64_t now = 70 * kSec;
+        p.a.tcb.connect(TcpSeq(0xfffffff0u), now);
+        std::string early = c.data_on_ack;
+        p.a.tcb.send(as_bytes(early));
+        auto syn = p.a.output(now);
+        CHECK_EQUAL_TEXT(1u, syn.size(), c.name);
+        p.a.tcb.on_segment(decode(cookie_syn_ack(decode(syn[0]), sb, now)), now + kMs);
+        if (c.fin_on_ack)
+            p.a.tcb.close(); // ESTABLISHED now: the FIN rides on the first segment
+        auto acks = p.a.output(now + kMs);
+        CHECK_EQUAL_TEXT(1u, acks.size(), c.name);
+        Segment ack = decode(acks[0]);
+        std::optional<std::uint32_t> tsecr;
+        if (ack.header.options.timestamps)
+            tsecr = ack.header.options.timestamps->echo;
+        SynCookieAccepted acc;
+        CHECK_TEXT(syncookie_check(cookie_key(), {}, server_tuple(), ack.header.seq, ack.header.ack,
+                                   tsecr, now + 2 * kMs, acc) == SynCookieError::ok,
+                   c.name);
+        p.b.tcb.accept_cookie(acc, ack, now + 2 * kMs);
+        p.b.drain_app();
+        CHECK_TEXT(p.b.saw(app_event::kEstablished), c.name);
+        CHECK_TEXT(p.b.tcb.state() == (c.fin_on_ack ? TcpState::close_wait : TcpState::established),
+                   c.name);
+        CHECK_EQUAL_TEXT(early, p.b.received, c.name);
+        // Both ends agree on what was negotiated.
+        CHECK_EQUAL_TEXT(p.a.tcb.snd_wscale(), p.b.tcb.rcv_wscale(), c.name);
+        CHECK_EQUAL_TEXT(p.a.tcb.rcv_wscale(), p.b.tcb.snd_wscale(), c.name);
+        CHECK_EQUAL_TEXT(c.timestamps, p.b.tcb.timestamps_enabled(), c.name);
+        CHECK_EQUAL_TEXT(c.timestamps, p.b.tcb.sack_enabled(), c.name);
+        CHECK_EQUAL_TEXT(p.a.tcb.sack_enabled(), p.b.tcb.sack_enabled(), c.name);
+        // And data flows both ways through the scaled windows.
+        std::string ba = pattern(300000, 23);
+        transfer(p.b, p.a, ba, now + 3 * kMs);
+        CHECK_TEXT(ba == p.a.received, c.name);
+        if (!c.fin_on_ack) {
+            std::string ab = pattern(300000, 24);
+            transfer(p.a, p.b, ab, now + 3 * kMs);
+            CHECK_TEXT(early + ab == p.b.received, c.name);
+        }
+    }
+}
+
+TEST(TcbCookie, AnAckForAnotherIsnIsRefusedWithRst) {
+    TcpCounters counters;
+    Tcb t(quick_settings(), counters, kPortB, kPortA);
+    SynCookieAccepted acc;
+    acc.iss = TcpSeq(5000);
+    acc.irs = TcpSeq(100);
+    t.accept_cookie(acc, seg(flags::kAck, TcpSeq(101), TcpSeq(7000)), kSec);
+    CHECK(t.state() == TcpState::closed);
+    auto out = outputs(t, kSec);
+    CHECK_EQUAL(1u, out.size());
+    CHECK_EQUAL(flags::kRst, out[0].header.flags);
+    CHECK_EQUAL(7000u, out[0].header.seq.raw());
+    CHECK_EQUAL(0u, t.take_events() & app_event::kEstablished);
+}
+
+TEST_GROUP(TcbMemory){};
+
+TEST(TcbMemory, TimeWaitAndClosedHoldNoBuffers) {
+    Pair p;
+    p.open();
+    CHECK_EQUAL(2u * 64u * 1024u, p.a.tcb.buffer_bytes());
+    transfer(p.a, p.b, "DATA\r\n", 0);
+    p.close_both();
+    CHECK(p.a.tcb.state() == TcpState::time_wait);
+    CHECK_EQUAL(0u, p.a.tcb.buffer_bytes());
+    CHECK(p.b.tcb.state() == TcpState::closed);
+    CHECK_EQUAL(0u, p.b.tcb.buffer_bytes());
+    // TIME-WAIT still answers a retransmitted FIN without buffers.
+    p.a.tcb.on_segment(seg(flags::kAck | flags::kFin, p.a.tcb.rcv_nxt() - 1, p.a.tcb.snd_nxt()),
+                       kSec);
+    CHECK_EQUAL(1u, outputs(p.a.tcb, kSec).size());
+}
+
+TEST(TcbMemory, UnreadDataSurvivesUntilTheApplicationReadsIt) {
+    Pair p;
+    p.open();
+    p.a.auto_read = false;
+    p.close_a();
+    p.b.tcb.send(as_bytes("221 bye\r\n"));
+    p.b.tcb.close();
+    pump(p.a, p.b, 0);
+    CHECK(p.a.tcb.state() == TcpState::time_wait);
+    CHECK_EQUAL(64u * 1024u, p.a.tcb.buffer_bytes()); // the receive ring, still holding data
+    p.a.auto_read = true;
+    p.a.drain_app();
+    CHECK_EQUAL(std::string("221 bye\r\n"), p.a.received);
+    CHECK_EQUAL(0u, p.a.tcb.buffer_bytes());
+}
+
+TEST(TcbMemory, StateBesidesBuffersStaysSmall) {
+    // A bounded TIME-WAIT table costs this much per entry.
+    CHECK_EQUAL(sizeof(Tcb), Tcb::state_bytes());
+    CHECK_TRUE(Tcb::state_bytes() <= 640);
 }

@@ -1,0 +1,142 @@
+// tcp_lab_services_test.cc: echo, discard, chargen and the relay
+// (tcp/tcp_lab_services.h) between whole stacks on tcp_net_sim.h.
+#include "tcp_net_sim.h"
+
+using namespace tcpnet;
+
+TEST_GROUP(TcpLabServices) {
+    Net net;
+    std::unique_ptr<Host> server, client;
+    EchoService echo;
+    DiscardService discard;
+    ChargenService chargen;
+
+    void setup() override {
+        server = std::make_unique<Host>(net, small_settings(), 1);
+        client = std::make_unique<Host>(net, small_settings(), 7);
+        CHECK_TRUE(server->stack->listen(kEchoPort, echo));
+        CHECK_TRUE(server->stack->listen(kDiscardPort, discard));
+        CHECK_TRUE(server->stack->listen(kChargenPort, chargen));
+    }
+};
+
+TEST(TcpLabServices, EchoReturnsEveryByteForEachFamilyAndSize) {
+    struct Case {
+        const char* client_addr;
+        const char* server_addr;
+        std::size_t bytes;
+    };
+    const Case cases[] = {
+        {"192.0.2.10", "192.0.2.1", 0},         {"192.0.2.10", "192.0.2.1", 1},
+        {"192.0.2.10", "192.0.2.1", 1460},      {"192.0.2.10", "192.0.2.1", 300000},
+        {"2001:db8::10", "2001:db8::1", 1},     {"2001:db8::10", "2001:db8::1", 300000},
+    };
+    int i = 0;
+    for (const auto& c : cases) {
+        bool is6 = std::string(c.client_addr).find(':') != std::string::npos;
+        auto ca = is6 ? v6(c.client_addr) : v4(c.client_addr);
+        auto sa = is6 ? v6(c.server_addr) : v4(c.server_addr);
+        net.attach(ca, *client);
+        net.attach(sa, *server);
+        Client& app = net.client_app();
+        app.to_send = pattern(c.bytes, static_cast<std::uint32_t>(++i));
+        ConnRef ref = client->stack->connect(ca, sa, kEchoPort, app, net.now);
+        CHECK_FALSE(ref == kNoConn);
+        net.deliver_all();
+        net.run_ms(200);
+        CHECK_TEXT(app.received == app.to_send, c.client_addr);
+        CHECK_TRUE(app.events & app_event::kPeerClosed);
+    }
+    // The server side closed after the client (passive close): nothing left there.
+    net.run_ms(1000);
+    LONGS_EQUAL(0, server->stack->connections());
+}
+
+TEST(TcpLabServices, ChargenStreamsItsPatternUntilTheReaderCloses) {
+    auto ca = v4("192.0.2.10"), sa = v4("192.0.2.1");
+    net.attach(ca, *client);
+    net.attach(sa, *server);
+    Client& app = net.client_app();
+    app.close_after_send = false;
+    app.max_receive = 300000; // then the window closes and chargen must stop
+    ConnRef ref = client->stack->connect(ca, sa, kChargenPort, app, net.now);
+    net.deliver_all();
+    net.run_ms(5);
+    LONGS_EQUAL(300000, app.received.size());
+    for (std::size_t k = 0; k < app.received.size(); ++k)
+        if (static_cast<std::uint8_t>(app.received[k]) != k % kChargenPeriod)
+            FAIL("chargen byte out of pattern");
+    // The reader leaves with unread data: it resets, as a kernel does (RFC 2525 2.17).
+    client->stack->abort(ref);
+    net.run_ms(10);
+    LONGS_EQUAL(0, server->stack->connections());
+}
+
+TEST(TcpLabServices, DiscardSwallowsDataAndClosesOnFin) {
+    auto ca = v4("192.0.2.10"), sa = v4("192.0.2.1");
+    net.attach(ca, *client);
+    net.attach(sa, *server);
+    Client& app = net.client_app();
+    app.to_send = pattern(100000, 3);
+    client->stack->connect(ca, sa, kDiscardPort, app, net.now);
+    net.deliver_all();
+    net.run_ms(300);
+    CHECK_TRUE(app.received.empty());
+    CHECK_TRUE(app.events & app_event::kPeerClosed);
+}
+
+TEST(TcpLabServices, RelaySplicesAWanClientToTheLanServerBothWays) {
+    // gateway: WAN 192.0.2.1 / LAN 198.51.100.1; LAN server 198.51.100.25 runs echo.
+    Host gateway(net, small_settings(), 21);
+    Host lan_server(net, small_settings(), 31);
+    EchoService lan_echo;
+    lan_server.stack->listen(kRelayPort, lan_echo);
+    RelayTargets t;
+    t.local4 = v4("198.51.100.1");
+    t.remote4 = v4("198.51.100.25");
+    t.remote_port = kRelayPort;
+    RelayService relay(t, 8);
+    gateway.stack->listen(kRelayPort, relay);
+    auto ca = v4("192.0.2.10"), wan = v4("192.0.2.1");
+    net.attach(ca, *client);
+    net.attach(wan, gateway);
+    net.attach(t.local4, gateway);
+    net.attach(t.remote4, lan_server);
+    for (std::size_t bytes : {std::size_t{0}, std::size_t{1}, std::size_t{200000}}) {
+        Client& app = net.client_app();
+        app.to_send = pattern(bytes, static_cast<std::uint32_t>(bytes));
+        client->stack->connect(ca, wan, kRelayPort, app, net.now);
+        net.deliver_all();
+        net.run_ms(500);
+        CHECK_EQUAL(app.to_send.size(), app.received.size());
+        CHECK_TRUE(app.received == app.to_send);
+        CHECK_TEXT(app.events & app_event::kPeerClosed, std::to_string(bytes).c_str());
+    }
+    net.run_ms(61'000);
+    LONGS_EQUAL(0, relay.active_pairs());
+    LONGS_EQUAL(0, gateway.stack->connections());
+}
+
+TEST(TcpLabServices, RelayResetsTheClientWhenTheLanServerRefuses) {
+    Host gateway(net, small_settings(), 21);
+    Host lan_server(net, small_settings(), 31); // no listener: RST
+    RelayTargets t;
+    t.local4 = v4("198.51.100.1");
+    t.remote4 = v4("198.51.100.25");
+    t.remote_port = kRelayPort;
+    RelayService relay(t, 8);
+    gateway.stack->listen(kRelayPort, relay);
+    auto ca = v4("192.0.2.10"), wan = v4("192.0.2.1");
+    net.attach(ca, *client);
+    net.attach(wan, gateway);
+    net.attach(t.local4, gateway);
+    net.attach(t.remote4, lan_server);
+    Client& app = net.client_app();
+    app.to_send.assign(5, 'h');
+    client->stack->connect(ca, wan, kRelayPort, app, net.now);
+    net.deliver_all();
+    net.run_ms(10);
+    CHECK_TRUE(app.events & app_event::kReset);
+    LONGS_EQUAL(0, relay.active_pairs());
+}
+
