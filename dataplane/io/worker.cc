@@ -166,6 +166,17 @@ std::uint16_t poll_port(WorkerState& w, WorkerPort& p, std::uint64_t now_ns) {
 
 } // namespace
 
+unsigned worker_iteration(WorkerState& w, std::uint64_t now_ns) {
+    unsigned got = 0;
+    for (auto& p : w.ports)
+        got += poll_port(w, *p, now_ns);
+    if (w.tcp)
+        got += w.tcp->poll(now_ns);
+    for (auto& p : w.ports)
+        transmit_batch(w, *p);
+    return got;
+}
+
 void queue_tx(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now_ns) {
     if (p.tx_fault.injector.active())
         m = apply_faults(w, p.tx_fault, m, now_ns, [&](rte_mbuf* dup) { batch_frame(w, p, dup); });
@@ -199,13 +210,7 @@ int worker_main(void* arg) {
     std::uint64_t last = rte_get_tsc_cycles();
     while (!w.stop->load(std::memory_order_relaxed)) {
         std::uint64_t now_ns = tsc_to_ns(last);
-        unsigned got = 0;
-        for (auto& p : w.ports)
-            got += poll_port(w, *p, now_ns);
-        if (w.tcp)
-            got += w.tcp->poll(now_ns);
-        for (auto& p : w.ports)
-            transmit_batch(w, *p);
+        unsigned got = worker_iteration(w, now_ns);
         if ((++iteration % kMailboxPollInterval) == 0) {
             if (ControlRequest* req = w.mailbox.poll()) {
                 answer(w, *req, now_ns);

@@ -97,6 +97,11 @@ struct WorkerState {
 // iteration, or now when the batch is full). Takes ownership of `m`.
 void queue_tx(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now_ns);
 
+// One pass of the fast path: every port's RX burst, TCP timers and address
+// resolution, every port's TX batch. Returns how much work it found (0:
+// idle). worker_main loops on it; the benchmark drives it directly.
+unsigned worker_iteration(WorkerState& w, std::uint64_t now_ns);
+
 // rte_eal_remote_launch entry point; `arg` is a WorkerState*.
 int worker_main(void* arg);
 
