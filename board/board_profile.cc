@@ -71,6 +71,16 @@ struct Parser {
                         return "lcores.workers lists core " + std::to_string(core) + " twice";
                 board.worker_lcores.push_back(core);
             }
+        } else if (key == "lcores.cpu_map") {
+            board.lcore_cpu_map.clear();
+            for (auto item : split(value, ',')) {
+                auto at = item.find('@');
+                unsigned lcore = 0, cpu = 0;
+                if (at == std::string_view::npos || !parse_uint(item.substr(0, at), lcore, 1023) ||
+                    !parse_uint(item.substr(at + 1), cpu, 1023))
+                    return "lcores.cpu_map must be a comma-separated list of LCORE@CPU";
+                board.lcore_cpu_map.emplace_back(lcore, cpu);
+            }
         } else if (key == "fastpath.idle_backoff") {
             if (value != "on" && value != "off")
                 return "fastpath.idle_backoff must be on or off";
@@ -258,11 +268,33 @@ std::variant<BoardProfile, BoardError> parse_board_profile(std::string_view text
 
 std::vector<std::string> eal_arguments(const BoardProfile& board, std::string_view file_prefix) {
     std::vector<std::string> args;
-    std::string lcores = std::to_string(board.main_lcore);
-    for (auto w : board.worker_lcores)
-        lcores += "," + std::to_string(w);
-    args.push_back("-l");
-    args.push_back(lcores);
+    std::vector<unsigned> all{board.main_lcore};
+    all.insert(all.end(), board.worker_lcores.begin(), board.worker_lcores.end());
+    std::string lcores;
+    for (auto l : all) {
+        if (!lcores.empty())
+            lcores += ',';
+        lcores += std::to_string(l);
+    }
+    if (board.lcore_cpu_map.empty()) {
+        args.push_back("-l");
+        args.push_back(lcores);
+    } else {
+        // EAL's --lcores form: every lcore with its CPU (its own number unless mapped).
+        std::string spec;
+        for (auto l : all) {
+            unsigned cpu = l;
+            for (auto [lc, c] : board.lcore_cpu_map)
+                if (lc == l)
+                    cpu = c;
+            if (!spec.empty())
+                spec += ',';
+            spec += std::to_string(l);
+            spec += '@';
+            spec += std::to_string(cpu);
+        }
+        args.push_back("--lcores=" + spec);
+    }
     args.push_back("--main-lcore=" + std::to_string(board.main_lcore));
     args.push_back("--file-prefix=" + std::string(file_prefix));
     for (const auto& p : board.ports) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -50,6 +51,9 @@ struct BoardProfile {
     std::vector<std::string> eal_args; // extra EAL arguments (--no-huge, -m ...)
     unsigned main_lcore = 0;
     std::vector<unsigned> worker_lcores;
+    // lcore -> CPU where they differ (`lcores.cpu_map = 2@1`): lets a lab
+    // board run more fast-path lcores than the machine has cores.
+    std::vector<std::pair<unsigned, unsigned>> lcore_cpu_map;
     bool idle_backoff = false;         // sleep when idle (shared CPUs) instead of polling
     unsigned idle_sleep_max_us = 200;  // longest nap: bounds the added latency when idle
     unsigned mbufs = 8191;             // packet buffers per socket

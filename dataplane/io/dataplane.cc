@@ -7,6 +7,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <sys/random.h>
 
@@ -47,8 +48,23 @@ std::string Dataplane::init(int argc, char** argv) {
         w->pool = pool_;
         if (auto err = w->mailbox.create(lcore); !err.empty())
             return err;
+        // Steering ring: any lcore may hand this one a frame it owns.
+        std::string ring = "steer_" + std::to_string(lcore);
+        w->steer_in = rte_ring_create(ring.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+        if (!w->steer_in)
+            return "steering ring for lcore " + std::to_string(lcore) + ": " +
+                   rte_strerror(rte_errno);
+        ring = "neigh_" + std::to_string(lcore);
+        w->neighbor_in = rte_ring_create_elem(ring.c_str(), sizeof(NeighborNews), 1024,
+                                              SOCKET_ID_ANY, RING_F_SC_DEQ);
+        if (!w->neighbor_in)
+            return "neighbor ring for lcore " + std::to_string(lcore) + ": " +
+                   rte_strerror(rte_errno);
         workers_.push_back(std::move(w));
     }
+    for (auto& w : workers_)
+        for (auto& peer : workers_)
+            w->peers.push_back(peer.get());
     for (const auto& profile : board_.ports) {
         PortInfo info{};
         if (auto err = setup_port(info, profile); !err.empty())
@@ -169,8 +185,18 @@ void Dataplane::stop() {
         rte_eth_dev_close(p.port_id);
     }
     ports_.clear();
-    for (auto& w : workers_)
+    for (auto& w : workers_) {
         w->mailbox.destroy();
+        if (w->steer_in) {
+            rte_mbuf* m = nullptr;
+            while (rte_ring_dequeue(w->steer_in, reinterpret_cast<void**>(&m)) == 0)
+                rte_pktmbuf_free(m);
+            rte_ring_free(w->steer_in);
+            w->steer_in = nullptr;
+        }
+        rte_ring_free(w->neighbor_in);
+        w->neighbor_in = nullptr;
+    }
     workers_.clear();
     if (pool_) {
         rte_mempool_free(pool_);

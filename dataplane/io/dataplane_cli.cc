@@ -175,14 +175,15 @@ std::string show_neighbors(Dataplane& dp) {
 
 std::string show_tcp(const Dataplane& dp) {
     std::vector<std::vector<std::string>> rows{
-        {"lcore", "connections", "half-open", "time-wait", "syn cookies"}};
+        {"lcore", "connections", "half-open", "time-wait", "syn cookies", "steered out"}};
     for (const auto& w : dp.workers()) {
         if (!w->tcp)
             continue;
         // Gauges are plain fields of the lcore's stack: read racily, for display.
         const auto& st = w->tcp->stack();
         rows.push_back({std::to_string(w->lcore_id), u64(st.connections()), u64(st.half_open()),
-                        u64(st.time_wait()), st.cookie_mode() ? "on" : "off"});
+                        u64(st.time_wait()), st.cookie_mode() ? "on" : "off",
+                        u64(w->steered_out.read())});
     }
     std::string out = format_table(rows);
     for (const auto& w : dp.workers())

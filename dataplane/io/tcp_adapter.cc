@@ -2,6 +2,7 @@
 #include "io/tcp_adapter.h"
 
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <cstring>
 
@@ -47,9 +48,25 @@ void TcpAdapter::release_frames() {
     held_.clear();
 }
 
-void TcpAdapter::deliver(WorkerPort&, rte_mbuf* m, const net::L4View& l4, std::uint64_t now) {
+void TcpAdapter::deliver(WorkerPort& p, rte_mbuf* m, const net::L4View& l4, std::uint64_t now) {
     now_ = now;
     const std::uint8_t* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
+    // A reply to an active open may hash to another lcore's queue: hand it
+    // to the lcore that owns its local port (tcp_stack.h owner_of).
+    if (l4.l4_length >= 4) {
+        std::uint16_t local_port = net::load_be16(frame + l4.l4_offset + 2);
+        auto owner = stack_->owner_of(local_port);
+        if (owner && *owner != stack_->owner_index() && *owner < w_.peers.size()) {
+            m->port = p.port_id;
+            if (rte_ring_enqueue(w_.peers[*owner]->steer_in, m) == 0) {
+                w_.steered_out.add();
+            } else {
+                w_.drops.count(net::DropReason::steer_ring_full);
+                rte_pktmbuf_free(m);
+            }
+            return;
+        }
+    }
     const std::uint8_t* ip = frame + l4.l3_offset;
     net::Ipv6Addr src, dst;
     if (l4.ip_version == 4) {

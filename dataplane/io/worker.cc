@@ -4,6 +4,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -109,6 +110,29 @@ void answer(WorkerState& w, ControlRequest& req, std::uint64_t now_ns) {
     }
 }
 
+// Tells the other lcores what this one just learned (best effort: a full
+// ring only means another ARP/ND exchange there).
+void share_learned(WorkerState& w, WorkerPort& p) {
+    for (WorkerState* peer : w.peers) {
+        if (peer == &w || !peer->neighbor_in)
+            continue;
+        for (std::size_t i = 0; i < p.l3.learned.count; ++i) {
+            NeighborNews news{p.l3.learned.entries[i].ip, p.l3.learned.entries[i].mac, p.port_id};
+            rte_ring_enqueue_elem(peer->neighbor_in, &news, sizeof news);
+        }
+    }
+    p.l3.learned.count = 0;
+}
+
+void take_neighbor_news(WorkerState& w, std::uint64_t now_ns) {
+    NeighborNews news[16];
+    unsigned n = rte_ring_dequeue_burst_elem(w.neighbor_in, news, sizeof news[0], 16, nullptr);
+    for (unsigned i = 0; i < n; ++i)
+        for (auto& p : w.ports)
+            if (p->port_id == news[i].port_id)
+                p->l3.neighbors.learn(news[i].ip, news[i].mac, now_ns, p->l3.neighbor_counters);
+}
+
 void process_frame(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now_ns) {
     if (m->nb_segs != 1) { // af_packet and our MTUs give single-segment frames
         w.drops.count(net::DropReason::frame_truncated);
@@ -119,6 +143,8 @@ void process_frame(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now
                         static_cast<std::size_t>(rte_pktmbuf_data_len(m)) +
                             rte_pktmbuf_tailroom(m)};
     net::FrameResult r = net::handle_frame(fb, p.l3, now_ns);
+    if (p.l3.learned.count != 0)
+        share_learned(w, p);
     switch (r.verdict) {
     case net::FrameVerdict::transmit:
         m->data_len = static_cast<std::uint16_t>(fb.length);
@@ -164,12 +190,34 @@ std::uint16_t poll_port(WorkerState& w, WorkerPort& p, std::uint64_t now_ns) {
     return n;
 }
 
+// Frames steered here by other lcores: processed as if received here, on
+// this lcore's queue of the same port.
+unsigned poll_steered(WorkerState& w, std::uint64_t now_ns) {
+    rte_mbuf* in[kBurst];
+    unsigned n = rte_ring_dequeue_burst(w.steer_in, reinterpret_cast<void**>(in), kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        WorkerPort* port = nullptr;
+        for (auto& p : w.ports)
+            if (p->port_id == in[i]->port)
+                port = p.get();
+        if (port)
+            process_frame(w, *port, in[i], now_ns);
+        else
+            rte_pktmbuf_free(in[i]);
+    }
+    return n;
+}
+
 } // namespace
 
 unsigned worker_iteration(WorkerState& w, std::uint64_t now_ns) {
     unsigned got = 0;
     for (auto& p : w.ports)
         got += poll_port(w, *p, now_ns);
+    if (w.neighbor_in)
+        take_neighbor_news(w, now_ns);
+    if (w.steer_in)
+        got += poll_steered(w, now_ns);
     if (w.tcp)
         got += w.tcp->poll(now_ns);
     for (auto& p : w.ports)

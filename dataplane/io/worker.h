@@ -86,12 +86,29 @@ struct WorkerState {
     tcp::TcpCounters tcp_events;
     tcp::TcpStackCounters tcp_stack_events;
     std::unique_ptr<TcpAdapter> tcp;
+    // Frames other lcores received for connections this lcore owns (active
+    // opens: the reply's RSS queue need not be ours). Multi-producer,
+    // single-consumer; `peers` are every worker, by owner index.
+    rte_ring* steer_in = nullptr;
+    // Neighbors other lcores learned (elements: NeighborNews), so that an
+    // ARP/ND answer that hashed to another queue still resolves here.
+    rte_ring* neighbor_in = nullptr;
+    std::vector<WorkerState*> peers;
+    net::Counter steered_out;  // frames handed to their owner lcore
     net::Counter busy_cycles;  // TSC cycles spent in iterations that moved frames
     net::Counter idle_cycles;  // TSC cycles spent polling empty queues or napping
     net::Counter heartbeat;    // +1 per loop iteration: a stalled lcore stops moving it
     Mailbox mailbox;
     const std::atomic<bool>* stop = nullptr;
 };
+
+// One neighbor learned by another lcore, as carried by neighbor_in.
+struct NeighborNews {
+    net::Ipv6Addr ip;
+    net::MacAddr mac;
+    std::uint16_t port_id;
+};
+static_assert(sizeof(NeighborNews) % 4 == 0, "rte_ring element sizes are multiples of 4");
 
 // Queues `m` for transmission on `p` (flushed at the end of the loop
 // iteration, or now when the batch is full). Takes ownership of `m`.

@@ -69,14 +69,14 @@ FrameResult handle_arp(FrameBuffer& f, PortL3State& port, std::uint64_t now_ns) 
     bool learnable = !spa.is_unspecified() && addr.ipv4.contains(spa); // 0.0.0.0: RFC 5227 probe
     bool merged = false;
     if (learnable && port.neighbors.contains(v4_mapped(spa))) {
-        port.neighbors.learn(spa, sha, now_ns, port.neighbor_counters);
+        port.learn(v4_mapped(spa), sha, now_ns);
         merged = true;
     }
     // "Am I the target protocol address?"
     if (tpa != addr.ipv4.addr)
         return merged ? consumed() : drop(DropReason::arp_not_for_us);
     if (learnable && !merged)
-        port.neighbors.learn(spa, sha, now_ns, port.neighbor_counters);
+        port.learn(v4_mapped(spa), sha, now_ns);
     if (oper != kArpOpRequest)
         return consumed();
 
@@ -255,7 +255,7 @@ FrameResult handle_neighbor_solicit(FrameBuffer& f, PortL3State& port, std::size
         reply_mac = read_mac(opts.link_addr);
         if (reply_mac.is_multicast() || reply_mac.is_zero())
             return drop(DropReason::nd_malformed);
-        port.neighbors.learn(src, reply_mac, now_ns, port.neighbor_counters); // RFC 4861 7.2.3
+        port.learn(src, reply_mac, now_ns); // RFC 4861 7.2.3
     }
 
     // RFC 4861 7.2.4: answer with a Neighbor Advertisement carrying our MAC.
@@ -302,7 +302,7 @@ FrameResult handle_neighbor_advert(FrameBuffer& f, PortL3State& port, std::size_
         MacAddr mac = read_mac(opts.link_addr);
         if (mac.is_multicast() || mac.is_zero())
             return drop(DropReason::nd_malformed);
-        port.neighbors.learn(target, mac, now_ns, port.neighbor_counters);
+        port.learn(target, mac, now_ns);
     }
     return consumed();
 }

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <array>
 #include <utility>
 
 #include "net/addr.h"
@@ -63,14 +64,40 @@ struct FrameResult {
     L4View l4{};                                     // meaningful for deliver_tcp
 };
 
+// Neighbors learned while handling frames, kept until the caller takes them:
+// with several lcores, what one learns (an ARP reply may hash to any queue)
+// is passed to the others. Bounded; when full the oldest news is dropped,
+// which only costs another ARP/ND exchange.
+struct LearnedNeighbors {
+    static constexpr std::size_t kCapacity = 8;
+    std::array<NeighborEntry, kCapacity> entries{};
+    std::size_t count = 0;
+
+    void add(const Ipv6Addr& ip, const MacAddr& mac) {
+        if (count == kCapacity) {
+            for (std::size_t i = 1; i < kCapacity; ++i)
+                entries[i - 1] = entries[i];
+            --count;
+        }
+        entries[count++] = NeighborEntry{ip, mac, 0, true};
+    }
+};
+
 // Per-port mutable state the handler owns (through its lcore).
 struct PortL3State {
     PortL3State(const PortAddressing& a, NeighborCache cache)
         : addressing(a), neighbors(std::move(cache)) {}
 
+    // Learns into the cache and notes it in `learned`.
+    void learn(const Ipv6Addr& ip, const MacAddr& mac, std::uint64_t now_ns) {
+        neighbors.learn(ip, mac, now_ns, neighbor_counters);
+        learned.add(ip, mac);
+    }
+
     PortAddressing addressing;
     NeighborCache neighbors;
     NeighborCounters neighbor_counters;
+    LearnedNeighbors learned;
 };
 
 // Handles one frame. On transmit, `frame.length` is updated to the reply's

@@ -162,6 +162,18 @@ class TcpStack {
     }
     std::uint64_t idle_timeout() const { return tcp_v4_.idle_timeout_ns; }
 
+    // The lcore that owns connections whose local port is `local_port`, or
+    // nullopt when any lcore may (a listening port: the RSS queue the
+    // client's flow hashes to owns it). The adapter forwards segments that
+    // arrive on another lcore to their owner.
+    std::optional<std::uint16_t> owner_of(std::uint16_t local_port) const {
+        if (s_.owner_count <= 1 || local_port < s_.ephemeral_first ||
+            local_port > s_.ephemeral_last)
+            return std::nullopt;
+        return static_cast<std::uint16_t>(local_port % s_.owner_count);
+    }
+    std::uint16_t owner_index() const { return s_.owner_index; }
+
     // Gauges for the console.
     std::uint32_t connections() const { return in_use_; }
     std::uint32_t half_open() const { return half_open_; }

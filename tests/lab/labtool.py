@@ -73,15 +73,22 @@ def ping_loss(output):
 
 
 def tcp_status():
-    """(gauges, events) from `show tcp`: gauges of the first lcore row
-    {connections, half_open, time_wait, cookies}; events {name: count}."""
+    """(gauges, events) from `show tcp`: gauges summed over the lcore rows
+    {connections, half_open, time_wait, cookies, steered}; events {name: count}."""
     out = cli("show", "tcp").stdout
     gauges, events = None, {}
     for line in out.splitlines():
-        m = re.match(r"^(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(on|off)\s*$", line)
-        if m and gauges is None:
-            gauges = {"connections": int(m.group(2)), "half_open": int(m.group(3)),
-                      "time_wait": int(m.group(4)), "cookies": m.group(5) == "on"}
+        m = re.match(r"^(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(on|off)\s+(\d+)\s*$", line)
+        if m:
+            row = {"connections": int(m.group(2)), "half_open": int(m.group(3)),
+                   "time_wait": int(m.group(4)), "cookies": m.group(5) == "on",
+                   "steered": int(m.group(6))}
+            if gauges is None:
+                gauges = row
+            else:  # several lcores: sum the gauges, any lcore in cookie mode counts
+                for k in ("connections", "half_open", "time_wait", "steered"):
+                    gauges[k] += row[k]
+                gauges["cookies"] = gauges["cookies"] or row["cookies"]
         m = re.match(r"^\s+([a-z0-9_]+)\s+(info|warn|error)\s+(\d+)\s", line)
         if m:
             events[m.group(1)] = int(m.group(3))

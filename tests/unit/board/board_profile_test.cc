@@ -206,6 +206,17 @@ TEST(BoardProfile, DevargsAreAppendedToPciDevicesToo) {
                  joined(args).c_str());
 }
 
+TEST(BoardProfile, CpuMapRunsMoreLcoresThanCoresThroughEalLcores) {
+    BoardProfile b = parse_ok(kMinimal + "lcores.workers = 1,2\nlcores.cpu_map = 2@1\n", "t.conf");
+    auto args = eal_arguments(b, "p");
+    STRCMP_EQUAL("--lcores=0@0,1@1,2@1", args.at(0).c_str());
+    STRCMP_EQUAL("--main-lcore=0", args.at(1).c_str());
+    // Without a map the plain -l form stays.
+    auto plain = eal_arguments(parse_ok(kMinimal, "t.conf"), "p");
+    STRCMP_EQUAL("-l", plain.at(0).c_str());
+    STRCMP_EQUAL("0,1", plain.at(1).c_str());
+}
+
 TEST(BoardProfile, MinimalProfileGetsTheDocumentedDefaults) {
     BoardProfile b = parse_ok(kMinimal, "t.conf");
     CHECK_FALSE(b.idle_backoff);
@@ -298,6 +309,8 @@ TEST(BoardProfile, BadLinesAreRefusedWithFileLineAndReason) {
         {"port.wan.mtu = 65536", "mtu must be 1280..9000"},
         {"port.wan.mtu = jumbo", "mtu must be 1280..9000"},
         {"fastpath.fault_injection = 1", "fastpath.fault_injection must be on or off"},
+        {"lcores.cpu_map = 2", "lcores.cpu_map must be a comma-separated list of LCORE@CPU"},
+        {"lcores.cpu_map = 2@x", "lcores.cpu_map must be a comma-separated list of LCORE@CPU"},
         {"tcp.max_connections = 15", "tcp.max_connections must be 16..16777216"},
         {"tcp.syn_backlog_high = 0", "tcp.syn_backlog_high must be 1..16777216"},
         {"tcp.syn_backlog_low = x", "tcp.syn_backlog_low must be 0..16777216"},
