@@ -287,6 +287,19 @@ TEST(L3Input, ArpRequestForOurAddressIsAnsweredInPlace) {
     UNSIGNED_LONGS_EQUAL(1, h.port.neighbor_counters.arp_replies_sent.read());
 }
 
+TEST(L3Input, LearnedNeighborsAreNotedForTheOtherLcores) {
+    h.feed(arp_frame({}));
+    UNSIGNED_LONGS_EQUAL(1, h.port.learned.count);
+    CHECK_TRUE(h.port.learned.entries[0].ip == v4_mapped(lab::kPeerIpv4));
+    CHECK_TRUE(h.port.learned.entries[0].mac == lab::kPeerMac);
+    // The note is bounded: the oldest news goes first.
+    for (std::size_t i = 0; i < 3 * LearnedNeighbors::kCapacity; ++i)
+        h.port.learn(v4_mapped(Ipv4Addr{0xcb007100u + static_cast<std::uint32_t>(i)}), lab::kPeerMac, kNow);
+    UNSIGNED_LONGS_EQUAL(LearnedNeighbors::kCapacity, h.port.learned.count);
+    CHECK_TRUE(h.port.learned.entries[LearnedNeighbors::kCapacity - 1].ip ==
+               v4_mapped(Ipv4Addr{0xcb007100u + 3 * LearnedNeighbors::kCapacity - 1}));
+}
+
 TEST(L3Input, ArpRequestUnicastToOurMacIsAnswered) {
     STRCMP_EQUAL(kTransmit.c_str(), h.feed(arp_frame({.eth_dst = lab::kOurMac})).c_str());
     STRCMP_EQUAL(mac_str(lab::kPeerMac).c_str(), mac_str(mac_at(h.out, 0)).c_str());
