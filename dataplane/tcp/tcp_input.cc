@@ -165,9 +165,13 @@ void Tcb::input_synchronized(const Segment& seg, std::uint64_t now) {
         challenge_ack(now);
         return;
     }
-    // RFC 7323 5.3 R1 (PAWS), before the sequence number check.
+    // RFC 7323 5.3 R1 (PAWS), before the sequence number check. One tick of
+    // slack (as Linux's TCP_PAWS_WINDOW): a segment delayed by less than a
+    // timestamp tick behind a newer one is reordering, not an old duplicate,
+    // and dropping it would turn reordering into loss.
+    constexpr std::int32_t kPawsSlackTicks = 1;
     if (ts_enabled_ && h.options.timestamps && !h.has(flags::kRst) &&
-        static_cast<std::int32_t>(h.options.timestamps->value - ts_recent_) < 0) {
+        static_cast<std::int32_t>(h.options.timestamps->value - ts_recent_) < -kPawsSlackTicks) {
         counters_.count(TcpEvent::paws_rejected);
         schedule_ack(now, true);
         return;
@@ -266,9 +270,11 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
         schedule_ack(now, true);
         return false;
     }
-    if (h.ack > snd_una_) {
+    bool new_ack = h.ack > snd_una_;
+    std::uint32_t acked = 0;
+    if (new_ack) {
         // New data acknowledged: free it from the send buffer.
-        std::uint32_t acked = seq_distance(snd_una_, h.ack);
+        acked = seq_distance(snd_una_, h.ack);
         TcpSeq data_acked_to = seq_min(h.ack, data_end());
         if (data_acked_to > snd_buf_seq_) {
             std::uint32_t bytes = seq_distance(snd_buf_seq_, data_acked_to);
@@ -277,12 +283,21 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
             events_ |= app_event::kSendSpace;
         }
         advance_una(h.ack, now);
+    }
+    // The scoreboard first: RFC 6675 counts an ACK that SACKs new data as a
+    // duplicate ACK, and loss detection below reads the scoreboard.
+    bool newly_sacked = sack_enabled_ && process_sack(h.options);
+    if (new_ack) {
         if (in_recovery_) {
             if (h.ack >= recover_) {
-                // RFC 6582 3.2 step 3, full ACK: deflate the window.
-                cwnd_ = std::min(ssthresh_, flight_size() + eff_mss_);
+                // RFC 6582 3.2 step 3 / RFC 6675 5, full ACK: recovery ends;
+                // deflate to min(ssthresh, max(FlightSize, SMSS) + SMSS):
+                // never below two segments however often reordering fooled us.
+                cwnd_ = std::min(ssthresh_,
+                                 std::max<std::uint32_t>(flight_size(), eff_mss_) + eff_mss_);
                 in_recovery_ = false;
-            } else {
+                forget_recovery();
+            } else if (!sack_recovery_) {
                 // RFC 6582 3.2 step 3, partial ACK: resend the next hole.
                 retransmit_one_ = true;
                 cwnd_ = cwnd_ > acked ? cwnd_ - acked : 0;
@@ -290,35 +305,23 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
                     cwnd_ += eff_mss_;
                 cwnd_ = std::max<std::uint32_t>(cwnd_, eff_mss_);
             }
+            // RFC 6675: a partial ACK in SACK recovery leaves cwnd alone; the
+            // pipe estimate decides what goes next.
         } else if (cwnd_ < ssthresh_) {
             cwnd_ += std::min<std::uint32_t>(acked, eff_mss_); // RFC 5681 3.1 slow start
         } else {
             cwnd_ += std::max<std::uint32_t>(1, eff_mss_ * std::uint32_t{eff_mss_} / cwnd_);
         }
         dupacks_ = 0;
-    } else if (h.ack == snd_una_ && seg.payload.empty() && !h.has(flags::kFin) &&
-               snd_max_ > snd_una_ && seg_wnd == snd_wnd_) {
-        // RFC 5681 2: a duplicate ACK.
-        ++dupacks_;
-        if (dupacks_ == 3 && !in_recovery_ && h.ack > recover_) {
-            // RFC 5681 3.2 steps 2-4 with RFC 6582 3.2 step 2.
-            counters_.count(TcpEvent::fast_retransmit);
-            in_recovery_ = true;
-            recover_ = snd_max_;
-            rtx_high_ = snd_una_;
-            ssthresh_ = std::max<std::uint32_t>(flight_size() / 2, 2u * eff_mss_);
-            cwnd_ = ssthresh_ + 3u * eff_mss_;
-            retransmit_one_ = true;
-            rtt_timing_ = false;
-        } else if (in_recovery_ && dupacks_ > 3) {
-            cwnd_ += eff_mss_; // RFC 5681 3.2 step 5: inflate
-            // RFC 6675 in spirit: each further duplicate ACK may resend the
-            // next hole below the highest SACKed byte.
-            retransmit_hole_ = sack_enabled_;
-        }
+        hole_since_ = kNever;
+    } else if (duplicate_ack(seg, seg_wnd, newly_sacked)) {
+        on_duplicate_ack(now);
     }
-    if (sack_enabled_)
-        process_sack(h.options);
+    if (can_send_data() && snd_una_ != snd_max_)
+        detect_losses(now);
+    else
+        reo_at_ = kNever;
+    after_ack(new_ack, now);
     // 3.10.7.4 fifth: window update when SND.UNA =< SEG.ACK and the segment is newer.
     if (snd_una_ <= h.ack)
         update_send_window(h, seg_wnd);
@@ -343,12 +346,20 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
     return true;
 }
 
-void Tcb::process_sack(const TcpOptions& o) {
+bool Tcb::process_sack(const TcpOptions& o) {
     // RFC 2018 5 with the scoreboard as advice only: the cumulative ACK is
     // authoritative, so everything below SND.UNA is forgotten.
     sacked_.trim_below(snd_una_);
-    for (std::size_t i = 0; i < o.sack_count && i < o.sack.size(); ++i) {
+    std::uint32_t before = sacked_.covered(snd_una_, snd_max_);
+    std::size_t count = std::min<std::size_t>(o.sack_count, o.sack.size());
+    for (std::size_t i = 0; i < count; ++i) {
         const SackBlock& b = o.sack[i];
+        // RFC 2883 3: a first block below SND.UNA, or inside the second
+        // block, reports a duplicate (D-SACK): it only tells a probe was spurious.
+        if (i == 0 && b.left < b.right &&
+            (b.right <= snd_una_ ||
+             (count > 1 && o.sack[1].left <= b.left && b.right <= o.sack[1].right)))
+            note_dsack(b);
         if (b.right <= snd_una_ && b.left < b.right)
             continue; // RFC 2883 D-SACK or a stale block: nothing new
         // A block must lie within (SND.UNA, SND.MAX]; one starting at SND.UNA
@@ -368,6 +379,180 @@ void Tcb::process_sack(const TcpOptions& o) {
         else
             sacked_.add(b.left, b.right, s_.sack_scoreboard_ranges);
     }
+    return sacked_.covered(snd_una_, snd_max_) > before;
+}
+
+void Tcb::note_dsack(const SackBlock& b) {
+    // RFC 8985 7.4.2: a D-SACK for the probe's bytes shows the original
+    // arrived, so the probe repaired no loss.
+    if (tlp_out_ && tlp_was_rtx_ && b.left < tlp_end_ && tlp_seq_ < b.right)
+        tlp_dsack_ = true;
+}
+
+bool Tcb::duplicate_ack(const Segment& seg, std::uint32_t seg_wnd, bool newly_sacked) const {
+    const TcpHeader& h = seg.header;
+    if (h.ack != snd_una_ || snd_max_ == snd_una_)
+        return false;
+    // RFC 6675 2: with SACK, an ACK that SACKs new data (it may carry data:
+    // both ends of an echo send at once); without, RFC 5681 2's definition.
+    if (sack_enabled_)
+        return newly_sacked;
+    return seg.payload.empty() && !h.has(flags::kFin) && seg_wnd == snd_wnd_;
+}
+
+void Tcb::on_duplicate_ack(std::uint64_t now) {
+    ++dupacks_;
+    if (!in_recovery_) {
+        // RFC 5681 3.2 step 2 / RFC 6675 5: the DupThresh-th duplicate ACK.
+        // Before it, RFC 3042 limited transmit lets cwnd_room() send one new
+        // segment per duplicate ACK.
+        if (dupacks_ >= kDupThresh && may_enter_recovery())
+            enter_recovery(TcpEvent::fast_retransmit, now);
+    } else if (!sack_recovery_ && dupacks_ > kDupThresh) {
+        cwnd_ += eff_mss_; // RFC 5681 3.2 step 5: inflate (NewReno without SACK)
+    }
+}
+
+bool Tcb::may_enter_recovery() const {
+    // RFC 6582 3.2 step 2 / RFC 6675 5: one cwnd reduction per episode;
+    // nothing sent before the last recovery point (or RTO) starts another.
+    // With SACK, ACK == recover is allowed: loss is then seen in data sent
+    // after that point, and duplicates of older data SACK nothing new.
+    return sack_enabled_ ? snd_una_ >= recover_ : snd_una_ > recover_;
+}
+
+void Tcb::enter_recovery(TcpEvent why, std::uint64_t now) {
+    counters_.count(why);
+    in_recovery_ = true;
+    recover_ = snd_max_;
+    rtx_high_ = snd_una_;
+    rtt_timing_ = false;
+    // RFC 5681 3.1 eq. 4: halve, never below two segments, once per episode.
+    ssthresh_ = std::max<std::uint32_t>(flight_size() / 2, 2u * eff_mss_);
+    sack_recovery_ = sack_enabled_;
+    if (sack_recovery_) {
+        cwnd_ = ssthresh_; // RFC 6675 5 step 4.2; pipe governs sending
+    } else {
+        // RFC 5681 3.2 step 3 (RFC 5827 3.2: the duplicate ACKs received).
+        cwnd_ = ssthresh_ + std::min(dupacks_, kDupThresh) * std::uint32_t{eff_mss_};
+    }
+    // RFC 6675 5 step 4.3: the segment at SND.UNA is presumed lost and goes first.
+    retransmit_one_ = true;
+    lost_below_ = seq_max(lost_below_, snd_una_ + 1);
+    rtx_log_n_ = 0;
+    hole_since_ = kNever;
+    tlp_out_ = false; // a probe outstanding is now part of this episode
+    arm_tlp(now);     // SACK recovery keeps a probe (see arm_tlp); NewReno does not
+}
+
+void Tcb::detect_losses(std::uint64_t now) {
+    reo_at_ = kNever;
+    std::uint64_t wnd = reorder_window();
+    bool er_candidate = false;
+    if (sack_enabled_ && !sacked_.empty()) {
+        // RFC 6675 5: IsLost(SND.UNA + 1) enters recovery without waiting
+        // for the third duplicate ACK.
+        if (!in_recovery_ && may_enter_recovery() && loss_line() > snd_una_)
+            enter_recovery(TcpEvent::sack_recovery, now);
+        // RFC 5827 + 8985 6.2: a hole below SACKed data that IsLost does not
+        // cover (yet) is lost once it outlives the reordering window, as the
+        // data sent after it has arrived.
+        if (s_.early_retransmit && (in_recovery_ || may_enter_recovery())) {
+            TcpSeq from = seq_max(loss_line(), in_recovery_ ? rtx_high_ : snd_una_);
+            er_candidate = sacked_.skip(from) < sacked_.highest_left(snd_una_);
+        }
+    } else if (!sack_enabled_ && s_.early_retransmit && !in_recovery_ && dupacks_ > 0 &&
+               may_enter_recovery()) {
+        // RFC 5827 3.1 (segment-based, without SACK): fewer than 4 segments
+        // out and nothing new to send: ER_thresh = outstanding - 1 duplicates.
+        std::uint32_t segs = (flight_size() + eff_mss_ - 1) / eff_mss_;
+        er_candidate = segs < 4 && dupacks_ + 1 >= segs && !can_send_new_segment(false);
+    }
+    if (er_candidate) {
+        if (hole_since_ == kNever)
+            hole_since_ = now;
+        if (now - hole_since_ >= wnd) {
+            hole_since_ = kNever;
+            if (sack_enabled_)
+                lost_below_ = seq_max(lost_below_, sacked_.highest_left(snd_una_));
+            if (!in_recovery_)
+                enter_recovery(TcpEvent::early_retransmit, now); // counts it
+            else
+                counters_.count(TcpEvent::early_retransmit);
+        } else {
+            reo_at_ = hole_since_ + wnd;
+        }
+    } else {
+        hole_since_ = kNever;
+    }
+    if (!sack_recovery_ || rtx_log_n_ == 0)
+        return;
+    // RFC 8985 6.2 for retransmissions: one is lost when something sent
+    // after it was delivered (a SACKed byte above its mark, or a later
+    // retransmission) and it is still missing an RTT plus the reordering
+    // window after it went out.
+    TcpSeq sacked_high = sacked_.highest(snd_una_);
+    std::uint32_t now_us = static_cast<std::uint32_t>(now / 1000);
+    std::uint32_t wait_us = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+        (srtt_ + wnd) / 1000 + 1, std::numeric_limits<std::int32_t>::max()));
+    bool newer_delivered = false;
+    for (std::size_t i = rtx_log_n_; i-- > 0;) {
+        RtxRecord& r = rtx_log_[i];
+        TcpSeq lo = seq_max(r.seq, snd_una_);
+        TcpSeq hi = r.seq + std::uint32_t{r.len};
+        if (!(lo < hi) || sacked_.covered(lo, hi) == seq_distance(lo, hi)) {
+            for (std::size_t j = i + 1; j < rtx_log_n_; ++j)
+                rtx_log_[j - 1] = rtx_log_[j];
+            --rtx_log_n_;
+            newer_delivered = true;
+            continue;
+        }
+        if (newer_delivered || sacked_high > r.mark)
+            r.later_delivered = true;
+        if (!r.later_delivered || r.lost)
+            continue;
+        auto late = static_cast<std::int32_t>(now_us - (r.sent_us + wait_us));
+        if (late >= 0) {
+            r.lost = true;
+            counters_.count(TcpEvent::lost_retransmit);
+        } else {
+            std::uint64_t at =
+                now + static_cast<std::uint64_t>(-static_cast<std::int64_t>(late)) * 1000;
+            reo_at_ = std::min(reo_at_, at);
+        }
+    }
+}
+
+void Tcb::track_retransmission(TcpSeq seq, std::uint32_t len, std::uint64_t now) {
+    // Bounded: when full, the oldest record is forgotten (its loss, if any,
+    // is left to the RTO).
+    std::size_t cap = s_.rtx_track_segments;
+    if (cap == 0)
+        return;
+    if (rtx_log_n_ >= cap) {
+        for (std::size_t j = 1; j < rtx_log_n_; ++j)
+            rtx_log_[j - 1] = rtx_log_[j];
+        --rtx_log_n_;
+    }
+    rtx_log_[rtx_log_n_++] =
+        RtxRecord{seq,   snd_max_, static_cast<std::uint16_t>(std::min<std::uint32_t>(len, 0xffff)),
+                  false, false,    static_cast<std::uint32_t>(now / 1000)};
+}
+
+void Tcb::after_ack(bool new_ack, std::uint64_t now) {
+    if (tlp_out_ && snd_una_ >= tlp_end_) {
+        // RFC 8985 7.4: the probe's episode ends. A resent probe that was
+        // not D-SACKed repaired a real loss: reduce cwnd once, as recovery would.
+        tlp_out_ = false;
+        if (tlp_was_rtx_ && !tlp_dsack_ && !in_recovery_) {
+            counters_.count(TcpEvent::tlp_repaired_loss);
+            ssthresh_ = std::max<std::uint32_t>(cwnd_ / 2, 2u * eff_mss_);
+            cwnd_ = ssthresh_;
+        }
+    }
+    // RFC 8985 7.2: (re)start the probe timer on an ACK for new data.
+    if (new_ack)
+        arm_tlp(now);
 }
 
 void Tcb::note_peer_alive(std::uint64_t now) {

@@ -1,16 +1,21 @@
 // tcp_output.cc: what the control block transmits, one segment per call.
 //
 // Purpose: next_segment() decides the next segment in priority order: a
-// pending RST, SYN or SYN-ACK, a fast retransmission (the first hole the
-// peer has not SACKed), a window or keepalive probe, new or resent data (and
-// FIN) within min(SND.WND, cwnd), and a pure ACK. Headers are described as
-// TcpHeader; payload is a view into the send buffer.
+// pending RST, SYN or SYN-ACK, a tail loss probe, in SACK loss recovery
+// RFC 6675's NextSeg under the pipe estimate (lost retransmissions, lost
+// holes, new data, other holes), otherwise a fast retransmission of
+// SND.UNA; then a window or keepalive probe, new or resent data (and FIN)
+// within min(SND.WND, cwnd plus limited transmit), and a pure ACK. Headers
+// are described as TcpHeader; payload is a view into the send buffer.
 // RFCs: 9293 3.8.6 (window management), 1122 4.2.3.4 (sender SWS
 // avoidance; Nagle is not applied: SMTP is request/response), 7323 (TSval,
 // TSecr, scaled windows), 6298 5.1 (start the timer with the first send),
-// 2018 4 (SACK blocks, most recent first), 6675 (hole retransmission, in spirit).
-// Security: never sends beyond the peer's window except a FIN or a
-// zero-window probe; every ACK advertises only free receive-buffer space.
+// 2018 4 (SACK blocks, most recent first), 3042 (limited transmit), 6675 4-5
+// (IsLost, SetPipe, NextSeg rules 1-3 over the range scoreboard), 8985 6.2
+// and 7.3 (resending lost retransmissions; the probe's contents).
+// Security: never sends beyond the peer's window except a FIN, a
+// zero-window probe or a probe that resends the last segment; retransmits
+// only below SND.MAX; every ACK advertises only free receive-buffer space.
 // SACKed ranges only ever skip bytes; the cumulative ACK decides what is
 // resent first, so a lying peer can delay, not prevent, its data.
 #include <algorithm>
@@ -107,6 +112,7 @@ void Tcb::after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t
                 rtt_start_ = now;
             }
             snd_max_ = end;
+            arm_tlp(now); // RFC 8985 7.2: (re)start PTO after new data
         }
         if (rtx_at_ == kNever)
             arm_rtx(now); // RFC 6298 5.1
@@ -121,7 +127,7 @@ void Tcb::after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t
     }
 }
 
-bool Tcb::try_send_data(OutSegment& out, std::uint64_t now) {
+bool Tcb::try_send_data(OutSegment& out, std::uint32_t cc_room, std::uint64_t now) {
     TcpSeq end = data_end();
     std::uint32_t sacked_gap = 0xffffffffu;
     if (snd_nxt_ < snd_max_ && !sacked_.empty()) {
@@ -134,8 +140,10 @@ bool Tcb::try_send_data(OutSegment& out, std::uint64_t now) {
             sacked_gap = seq_distance(snd_nxt_, next);
     }
     std::uint32_t unsent = snd_nxt_ < end ? seq_distance(snd_nxt_, end) : 0;
-    TcpSeq wnd_end = snd_una_ + std::min(snd_wnd_, cwnd_);
+    // The peer's window, and what congestion control allows (`cc_room`).
+    TcpSeq wnd_end = snd_una_ + snd_wnd_;
     std::uint32_t usable = wnd_end > snd_nxt_ ? seq_distance(snd_nxt_, wnd_end) : 0;
+    usable = std::min(usable, cc_room);
     std::uint32_t len = std::min({unsent, usable, std::uint32_t{eff_mss_}, sacked_gap});
     bool go;
     if (unsent > 0) {
@@ -156,20 +164,82 @@ bool Tcb::try_send_data(OutSegment& out, std::uint64_t now) {
     return true;
 }
 
-bool Tcb::try_retransmit(OutSegment& out, bool newreno, std::uint64_t now) {
-    // NewReno (RFC 6582) resends SND.UNA: the cumulative ACK says it is
-    // missing. With SACK (RFC 6675 in spirit) the next hole above what this
-    // recovery already resent, if a SACKed byte lies above it (so it is
-    // known lost). Either way the segment stops at the next SACKed range.
-    TcpSeq seq;
-    if (newreno && (!sack_enabled_ || snd_una_ >= rtx_high_)) {
-        seq = snd_una_;
-    } else {
-        seq = sacked_.skip(seq_max(snd_una_, rtx_high_));
-        if (!(seq < sacked_.highest(snd_una_)))
-            return false;
-        counters_.count(TcpEvent::sack_hole_retransmit);
+std::uint32_t Tcb::cwnd_room() const {
+    // Outside SACK recovery: SND.UNA + cwnd bounds SND.NXT. RFC 3042: the
+    // first and second duplicate ACKs each allow one more segment of new
+    // data (FlightSize <= cwnd + 2 * SMSS), cwnd itself unchanged.
+    TcpSeq end = snd_una_ + cwnd_;
+    if (s_.limited_transmit && !in_recovery_ && dupacks_ > 0 && snd_nxt_ == snd_max_)
+        end += std::min(dupacks_, kDupThresh - 1) * std::uint32_t{eff_mss_};
+    return end > snd_nxt_ ? seq_distance(snd_nxt_, end) : 0;
+}
+
+bool Tcb::can_send_new_segment(bool ignore_cwnd) const {
+    // New data (or a FIN not yet sent) and room for it in the peer's window
+    // and, unless ignored, in cwnd (RFC 5827 "no new data can be sent").
+    bool unsent = snd_nxt_ < data_end() || (fin_queued_ && snd_max_ <= data_end());
+    if (!unsent || snd_nxt_ != snd_max_)
+        return false;
+    if (snd_nxt_ < data_end() && !(snd_nxt_ < snd_una_ + snd_wnd_))
+        return false;
+    return ignore_cwnd || cwnd_room() > 0;
+}
+
+TcpSeq Tcb::loss_line() const {
+    // RFC 6675 4 IsLost: an unSACKed byte is lost once more than
+    // (DupThresh - 1) * SMSS bytes, or DupThresh ranges, are SACKed above it.
+    // Holes lie between ranges, so walking the ranges from the highest
+    // down, the left edge where either count is reached bounds the lost
+    // holes. Early retransmit and RACK-style marking may raise the line.
+    std::array<SeqRange, kMaxSackScoreboard> r{};
+    std::size_t n = sacked_.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t j = i;
+        for (; j > 0 && r[j - 1].left < sacked_[i].left; --j)
+            r[j] = r[j - 1];
+        r[j] = sacked_[i];
     }
+    TcpSeq line = snd_una_;
+    std::uint32_t bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        bytes += seq_distance(r[i].left, r[i].right);
+        if (bytes > (kDupThresh - 1) * std::uint32_t{eff_mss_} || i + 1 >= kDupThresh) {
+            line = seq_max(r[i].left, snd_una_);
+            break;
+        }
+    }
+    if (in_recovery_ && lost_below_ > line)
+        line = lost_below_;
+    return line;
+}
+
+std::uint32_t Tcb::pipe() const {
+    // RFC 6675 4 SetPipe over ranges: every unSACKed byte counts once if it
+    // is not lost, once more if it was retransmitted; a retransmission found
+    // lost counts no more.
+    auto unsacked = [this](TcpSeq a, TcpSeq b) -> std::uint32_t {
+        return a < b ? seq_distance(a, b) - sacked_.covered(a, b) : 0;
+    };
+    TcpSeq line = loss_line();
+    TcpSeq high_rxt = seq_max(rtx_high_, snd_una_);
+    std::uint64_t p = unsacked(snd_una_, snd_max_);
+    p -= unsacked(snd_una_, line);
+    p += unsacked(snd_una_, high_rxt);
+    for (std::size_t i = 0; i < rtx_log_n_; ++i) {
+        const RtxRecord& r = rtx_log_[i];
+        if (r.lost) {
+            std::uint32_t gone = unsacked(seq_max(r.seq, snd_una_), r.seq + std::uint32_t{r.len});
+            p = p > gone ? p - gone : 0;
+        }
+    }
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(p, 0xffffffffu));
+}
+
+bool Tcb::retransmit_at(OutSegment& out, TcpSeq seq, std::uint64_t now) {
+    // Resends from `seq` up to one MSS, stopping at the next SACKed range
+    // and never beyond SND.MAX.
+    if (!(snd_una_ <= seq && seq < snd_max_))
+        return false;
     std::uint32_t len =
         std::min<std::uint32_t>(eff_mss_, seq_distance(seq, sacked_.next_left(seq, snd_max_)));
     std::uint32_t seq_len = fill_data(out, seq, len, now);
@@ -179,6 +249,96 @@ bool Tcb::try_retransmit(OutSegment& out, bool newreno, std::uint64_t now) {
     after_send(out, seq_len, now);
     if (seq + seq_len > rtx_high_)
         rtx_high_ = seq + seq_len;
+    if (sack_recovery_) {
+        track_retransmission(seq, seq_len, now);
+        arm_tlp(now); // recovery's own tail: see arm_tlp
+    }
+    return true;
+}
+
+bool Tcb::recovery_send(OutSegment& out, std::uint64_t now) {
+    // RFC 6675 5 step 4.3: the first lost segment goes at once.
+    if (retransmit_one_) {
+        retransmit_one_ = false;
+        if (retransmit_at(out, sacked_.skip(seq_max(snd_una_, rtx_high_)), now))
+            return true;
+    }
+    // RFC 6675 5 (C): while cwnd - pipe >= 1 SMSS, NextSeg.
+    std::uint32_t in_flight = pipe();
+    if (in_flight + eff_mss_ > cwnd_)
+        return false;
+    // RFC 8985 6.2: a retransmission found lost is resent before anything
+    // else (the oldest first; the record moves to the end: sent last).
+    for (std::size_t i = 0; i < rtx_log_n_; ++i) {
+        if (!rtx_log_[i].lost)
+            continue;
+        RtxRecord r = rtx_log_[i];
+        for (std::size_t j = i + 1; j < rtx_log_n_; ++j)
+            rtx_log_[j - 1] = rtx_log_[j];
+        --rtx_log_n_;
+        TcpSeq seq = sacked_.skip(seq_max(r.seq, snd_una_));
+        if (seq < r.seq + std::uint32_t{r.len} && retransmit_at(out, seq, now))
+            return true;
+    }
+    // NextSeg rule 1: the first unSACKed byte above HighRxt that IsLost.
+    TcpSeq seq = sacked_.skip(seq_max(snd_una_, rtx_high_));
+    if (seq < loss_line() && retransmit_at(out, seq, now)) {
+        counters_.count(TcpEvent::sack_hole_retransmit);
+        return true;
+    }
+    // Rule 2: new data, as far as the window and cwnd - pipe allow.
+    if (try_send_data(out, cwnd_ - in_flight, now))
+        return true;
+    // Rule 3: nothing new to send: a hole below the highest SACKed byte,
+    // not yet known lost.
+    if (seq < sacked_.highest_left(snd_una_) && retransmit_at(out, seq, now)) {
+        counters_.count(TcpEvent::sack_hole_retransmit);
+        return true;
+    }
+    return false;
+}
+
+bool Tcb::send_probe(OutSegment& out, std::uint64_t now) {
+    // RFC 8985 7.3: new data if the peer's window takes it (cwnd aside),
+    // otherwise the highest-sequence segment sent.
+    TcpSeq seq;
+    std::uint32_t seq_len;
+    if (can_send_new_segment(true)) {
+        seq = snd_nxt_;
+        std::uint32_t unsent = snd_nxt_ < data_end() ? seq_distance(snd_nxt_, data_end()) : 0;
+        TcpSeq wnd_end = snd_una_ + snd_wnd_;
+        std::uint32_t room = wnd_end > snd_nxt_ ? seq_distance(snd_nxt_, wnd_end) : 0;
+        seq_len = fill_data(out, seq, std::min({unsent, room, std::uint32_t{eff_mss_}}), now);
+        tlp_was_rtx_ = false;
+    } else {
+        // The highest segment the peer has not SACKed (RFC 8985 says the
+        // highest sent; resending SACKed bytes would teach nothing).
+        TcpSeq data_to = seq_min(snd_max_, data_end());
+        TcpSeq floor = snd_una_;
+        for (std::size_t i = 0; i < sacked_.size(); ++i) {
+            if (sacked_[i].left < data_to && data_to <= sacked_[i].right)
+                data_to = sacked_[i].left; // ranges never touch: one pass lowers it once
+        }
+        for (std::size_t i = 0; i < sacked_.size(); ++i)
+            if (sacked_[i].right < data_to)
+                floor = seq_max(floor, sacked_[i].right);
+        std::uint32_t len =
+            data_to > floor ? std::min<std::uint32_t>(eff_mss_, seq_distance(floor, data_to)) : 0;
+        seq = data_to - len;
+        if (len == 0)
+            seq = seq_min(snd_max_, data_end()); // only the FIN is outstanding
+        seq_len = fill_data(out, seq, len, now);
+        rtt_timing_ = false; // Karn
+        tlp_was_rtx_ = true;
+    }
+    if (seq_len == 0)
+        return false;
+    after_send(out, seq_len, now);
+    tlp_out_ = true;
+    tlp_dsack_ = false;
+    tlp_seq_ = seq;
+    tlp_end_ = snd_max_;
+    arm_rtx(now); // RFC 8985 7.3: the RTO restarts from the probe
     return true;
 }
 
@@ -220,14 +380,19 @@ bool Tcb::next_segment(std::uint64_t now, OutSegment& out) {
         break;
     }
     if (can_send_data()) {
-        if (retransmit_one_) {
-            retransmit_one_ = false;
-            if (snd_una_ < snd_max_ && try_retransmit(out, true, now))
+        if (tlp_now_) {
+            tlp_now_ = false;
+            if (send_probe(out, now))
                 return true;
         }
-        if (retransmit_hole_) {
-            retransmit_hole_ = false;
-            if (in_recovery_ && try_retransmit(out, false, now))
+        bool sack_recovery = in_recovery_ && sack_recovery_;
+        if (sack_recovery) {
+            if (recovery_send(out, now))
+                return true;
+        } else if (retransmit_one_) {
+            // RFC 5681 3.2 step 4 / RFC 6582 partial ACK: resend SND.UNA.
+            retransmit_one_ = false;
+            if (retransmit_at(out, snd_una_, now))
                 return true;
         }
         if (probe_now_) {
@@ -236,8 +401,14 @@ bool Tcb::next_segment(std::uint64_t now, OutSegment& out) {
             probe_now_ = false;
             return send_ack(out, snd_una_ - 1, now);
         }
-        if (try_send_data(out, now))
-            return true;
+        if (!sack_recovery) {
+            TcpSeq cwnd_end = snd_una_ + cwnd_;
+            if (try_send_data(out, cwnd_room(), now)) {
+                if (out.header.seq + static_cast<std::uint32_t>(out.payload.size()) > cwnd_end)
+                    counters_.count(TcpEvent::limited_transmit);
+                return true;
+            }
+        }
     }
     if (!ack_now_)
         return false;

@@ -113,6 +113,27 @@ class SeqRanges {
         return best;
     }
 
+    // The highest left edge, or `none` when empty.
+    TcpSeq highest_left(TcpSeq none) const {
+        TcpSeq best = none;
+        for (std::size_t i = 0; i < n_; ++i)
+            if (i == 0 || r_[i].left > best)
+                best = r_[i].left;
+        return best;
+    }
+
+    // Bytes of [left, right) that the ranges hold.
+    std::uint32_t covered(TcpSeq left, TcpSeq right) const {
+        std::uint32_t sum = 0;
+        for (std::size_t i = 0; i < n_; ++i) {
+            TcpSeq l = seq_max(left, r_[i].left);
+            TcpSeq r = seq_min(right, r_[i].right);
+            if (l < r)
+                sum += seq_distance(l, r);
+        }
+        return sum;
+    }
+
     // Removes the range that starts exactly at `s`; returns its right edge
     // through `right`. False when no range starts at `s`.
     bool take_from(TcpSeq s, TcpSeq& right) {

@@ -56,6 +56,7 @@ Tcb::Tcb(const TcpSettings& settings, TcpCounters& counters, std::uint16_t local
     s_.max_ooo_ranges = std::min<std::uint32_t>(s_.max_ooo_ranges, kMaxOooRanges);
     s_.sack_scoreboard_ranges =
         std::min<std::uint32_t>(s_.sack_scoreboard_ranges, kMaxSackScoreboard);
+    s_.rtx_track_segments = std::min<std::uint32_t>(s_.rtx_track_segments, kMaxRtxTrack);
 }
 
 void Tcb::open(TcpState state, TcpSeq iss, std::uint32_t ts_offset) {
@@ -200,7 +201,7 @@ void Tcb::enter_established(std::uint64_t now) {
 
 void Tcb::enter_time_wait(std::uint64_t now) {
     state_ = TcpState::time_wait;
-    rtx_at_ = persist_at_ = delack_at_ = idle_at_ = keepalive_at_ = kNever;
+    rtx_at_ = persist_at_ = delack_at_ = idle_at_ = keepalive_at_ = reo_at_ = tlp_at_ = kNever;
     state_at_ = now + s_.time_wait_ns;
     release_buffers();
 }
@@ -208,7 +209,8 @@ void Tcb::enter_time_wait(std::uint64_t now) {
 void Tcb::enter_closed() {
     state_ = TcpState::closed;
     rtx_at_ = persist_at_ = delack_at_ = state_at_ = idle_at_ = keepalive_at_ = kNever;
-    ack_now_ = retransmit_one_ = retransmit_hole_ = probe_now_ = false;
+    reo_at_ = tlp_at_ = kNever;
+    ack_now_ = retransmit_one_ = tlp_now_ = probe_now_ = false;
     events_ |= app_event::kClosed;
     release_buffers();
 }

@@ -17,22 +17,34 @@
 // retransmit, NewReno), 7323 (window scale, timestamps, PAWS), 1122 4.2.3.2
 // (delayed ACK), 1122 4.2.3.3-4 (SWS avoidance), 9293 3.8.6.1 (persist),
 // 9293 3.10.7.4 seventh + 5681 4.2 (out-of-order reassembly, immediate ACKs),
-// 2018 (SACK; a bounded scoreboard in the spirit of 6675), 1122 4.2.3.6
-// (keepalive), 4987 3.6 (connections created from a SYN cookie).
+// 2018 (SACK), 1122 4.2.3.6 (keepalive), 4987 3.6 (connections created from
+// a SYN cookie). Loss recovery: 3042 (limited transmit), 6675 (SACK-based
+// loss detection with IsLost, a pipe estimate and NextSeg rules 1-3,
+// simplified: the scoreboard is a few ranges), 5827 (early retransmit,
+// delayed by a reordering window as its section 6 and 8985 6.2 suggest; with
+// SACK it applies to any hole that outlives the window), 8985 (lost
+// retransmissions found RACK-style from what was sent after them, tracked
+// for a bounded number of retransmissions; tail loss probes, 7).
 // Security: buffers are fixed at construction (TcpSettings); the receive
 // window is their free space, so a peer cannot make us hold more, and
 // out-of-order bytes are kept inside that space with at most max_ooo_ranges
 // ranges. RST and SYN are accepted only at RCV.NXT, otherwise challenged
 // (rate limited); ACKs for unsent data are refused; a tiny peer MSS is raised
 // to min_peer_mss. SACK blocks are validated against [SND.UNA, SND.MAX] and
-// only ever skip retransmissions (advisory: cleared on RTO, RFC 2018 8). A
-// silent peer is dropped after idle_timeout_ns. TIME-WAIT and CLOSED TCBs
+// never free data (advisory: cleared on RTO, RFC 2018 8); a lying peer can
+// make us retransmit (at most what cwnd allows, never beyond SND.MAX) and
+// halve cwnd once per recovery episode, never below 2 segments. All loss
+// recovery state is fixed-size (sack_scoreboard_ranges, rtx_track_segments).
+// A silent peer is dropped after idle_timeout_ns. TIME-WAIT and CLOSED TCBs
 // hold no buffers.
 // Not implemented: urgent data (ignored, RFC 6093), data carried on SYN
-// segments (ignored, not acknowledged), D-SACK (RFC 2883: such blocks are
-// ignored), SACK-based loss detection beyond NewReno's three duplicate ACKs.
+// segments (ignored, not acknowledged), D-SACK generation (RFC 2883; a
+// received D-SACK only tells a tail loss probe was spurious), PRR (RFC 6937:
+// recovery sends by RFC 6675's pipe), RACK's per-segment send times (original
+// transmissions are taken to leave in sequence order).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -99,7 +111,29 @@ struct TcpSettings {
     std::uint32_t max_ooo_ranges = 8;
     // SACKed ranges remembered (at most kMaxSackScoreboard): bounded memory;
     // the scoreboard is advisory, so forgetting a range costs a retransmission.
-    std::uint32_t sack_scoreboard_ranges = 4;
+    // 8 covers the holes of a 64 KiB window at a few percent loss.
+    std::uint32_t sack_scoreboard_ranges = 8;
+    // RFC 3042: the first and second duplicate ACKs each send one new segment
+    // (cwnd unchanged), so a small flight still yields enough duplicate ACKs.
+    bool limited_transmit = true;
+    // RFC 5827: a hole that outlives the reordering window is resent with
+    // fewer than three duplicate ACKs (any flight with SACK, RFC 8985 6.2;
+    // flights under 4 segments with nothing new to send without SACK).
+    bool early_retransmit = true;
+    // Reordering window (RFC 8985 6.2: RTT/4) is at least this: Linux's RACK
+    // timer waits at least a 1 ms tick, and a LAN's reordering reaches ~1 ms.
+    std::uint64_t reorder_window_min_ns = 1 * kMs;
+    // Retransmissions watched for being lost again (at most kMaxRtxTrack):
+    // bounded memory; an untracked lost retransmission waits for the RTO.
+    std::uint32_t rtx_track_segments = 8;
+    // RFC 8985 7: a tail loss probe after PTO without an ACK, instead of an RTO.
+    bool tlp = true;
+    // PTO = max(2 * SRTT, tlp_min_ns): 10 ms as RFC 8985 7.2, so a probe is
+    // not sent into the peer's ordinary ACK delay on a sub-millisecond RTT.
+    std::uint64_t tlp_min_ns = 10 * kMs;
+    // RFC 8985 7.2 WCDelAckT: added to PTO when one segment is out (its ACK
+    // may be delayed); 40 ms as Linux's and our delayed ACK.
+    std::uint64_t tlp_delayed_ack_ns = 40 * kMs;
     // No segment from the peer for this long aborts a synchronized connection:
     // a vanished peer cannot pin state (SMTP waits 5 min, RFC 5321 4.5.3.2). 0: off.
     std::uint64_t idle_timeout_ns = 600 * kSec;
@@ -111,9 +145,14 @@ struct TcpSettings {
     std::uint32_t keepalive_probes = 9;
 };
 
-// Array sizes behind max_ooo_ranges and sack_scoreboard_ranges (their maxima).
+// Array sizes behind max_ooo_ranges, sack_scoreboard_ranges and
+// rtx_track_segments (their maxima).
 inline constexpr std::size_t kMaxOooRanges = 8;
-inline constexpr std::size_t kMaxSackScoreboard = 4;
+inline constexpr std::size_t kMaxSackScoreboard = 8;
+inline constexpr std::size_t kMaxRtxTrack = 8;
+// RFC 6675 DupThresh: duplicate ACKs, or segments SACKed above a hole, that
+// mark it lost.
+inline constexpr std::uint32_t kDupThresh = 3;
 
 // The window scale a SYN or SYN-ACK built from `s` offers (RFC 7323 2.3): the
 // smallest shift that lets the whole receive buffer be advertised. A SYN
@@ -230,6 +269,10 @@ class Tcb {
     // Out-of-order ranges held beyond RCV.NXT, and ranges the peer SACKed.
     std::size_t ooo_ranges() const { return ooo_.size(); }
     std::size_t sacked_ranges() const { return sacked_.size(); }
+    bool in_recovery() const { return in_recovery_; }
+    std::uint32_t ssthresh() const { return ssthresh_; }
+    // RFC 6675 pipe: bytes estimated in flight (meaningful with SACK).
+    std::uint32_t pipe() const;
     // Buffer storage held (0 in TIME-WAIT and CLOSED once drained).
     std::size_t buffer_bytes() const { return snd_buf_.capacity() + rcv_buf_.capacity(); }
     // Bytes of per-connection state besides the buffers (for benchmarks).
@@ -253,7 +296,15 @@ class Tcb {
     void process_text_and_fin(const Segment& seg, std::uint64_t now);
     bool queue_text(TcpSeq seq, std::span<const std::uint8_t> data);
     void process_fin(std::uint64_t now);
-    void process_sack(const TcpOptions& o);
+    bool process_sack(const TcpOptions& o);
+    void note_dsack(const SackBlock& b);
+    bool duplicate_ack(const Segment& seg, std::uint32_t seg_wnd, bool newly_sacked) const;
+    void on_duplicate_ack(std::uint64_t now);
+    bool may_enter_recovery() const;
+    void enter_recovery(TcpEvent why, std::uint64_t now);
+    void detect_losses(std::uint64_t now);
+    void track_retransmission(TcpSeq seq, std::uint32_t len, std::uint64_t now);
+    void after_ack(bool new_ack, std::uint64_t now);
     void note_peer_alive(std::uint64_t now);
     void accept_syn(const TcpHeader& h);
     void enter_syn_received();
@@ -270,9 +321,14 @@ class Tcb {
     void fill_syn(OutSegment& out, bool with_ack, std::uint64_t now);
     std::uint32_t fill_data(OutSegment& out, TcpSeq seq, std::uint32_t max_len, std::uint64_t now);
     void after_send(const OutSegment& out, std::uint32_t seq_len, std::uint64_t now);
-    bool try_send_data(OutSegment& out, std::uint64_t now);
+    bool try_send_data(OutSegment& out, std::uint32_t cc_room, std::uint64_t now);
+    std::uint32_t cwnd_room() const;
     bool send_ack(OutSegment& out, TcpSeq seq, std::uint64_t now);
-    bool try_retransmit(OutSegment& out, bool newreno, std::uint64_t now);
+    bool retransmit_at(OutSegment& out, TcpSeq seq, std::uint64_t now);
+    bool recovery_send(OutSegment& out, std::uint64_t now);
+    bool send_probe(OutSegment& out, std::uint64_t now);
+    bool can_send_new_segment(bool ignore_cwnd) const;
+    TcpSeq loss_line() const;
     std::uint16_t window_to_advertise(bool syn) const;
     std::uint32_t ts_now(std::uint64_t now) const;
 
@@ -287,6 +343,10 @@ class Tcb {
     void update_persist(std::uint64_t now, bool blocked);
     void on_keepalive_timeout(std::uint64_t now);
     void abort_timed_out(TcpEvent why);
+    std::uint64_t reorder_window() const;
+    void arm_tlp(std::uint64_t now);
+    void on_tlp_timeout(std::uint64_t now);
+    void forget_recovery();
 
     // States that accept text from the peer (RFC 9293 3.10.7.4 seventh).
     bool takes_text() const {
@@ -346,9 +406,9 @@ class Tcb {
 
     // Pending output.
     bool ack_now_ = false;
-    bool retransmit_one_ = false;  // fast retransmit / NewReno partial ACK
-    bool retransmit_hole_ = false; // a duplicate ACK in recovery: next SACK hole
-    bool probe_now_ = false;       // persist or keepalive probe
+    bool retransmit_one_ = false; // fast retransmit / NewReno partial ACK
+    bool tlp_now_ = false;        // a tail loss probe is due
+    bool probe_now_ = false;      // persist or keepalive probe
     bool rst_pending_ = false;
     std::uint8_t rst_flags_ = 0; // the pending RST: <SEQ><ACK><CTL>
     TcpSeq rst_seq_, rst_ack_;
@@ -369,9 +429,34 @@ class Tcb {
     bool in_recovery_ = false;
     TcpSeq recover_;
     // RFC 2018 / 6675 scoreboard: ranges the peer SACKed, and the end of the
-    // highest retransmission in this recovery (holes below it are not resent).
+    // highest retransmission in this recovery (HighRxt: holes below it are
+    // not resent unless found lost again).
     SeqRanges<kMaxSackScoreboard> sacked_;
     TcpSeq rtx_high_;
+    bool sack_recovery_ = false; // this recovery sends by RFC 6675's pipe
+    // Holes below this are lost whatever IsLost says (early retransmit, RACK).
+    TcpSeq lost_below_;
+    // RFC 8985-style bookkeeping of the retransmissions of this recovery, in
+    // the order sent: each is lost once data sent after it is delivered and
+    // it is still missing a reordering window (and an RTT) later.
+    struct RtxRecord {
+        TcpSeq seq;            // first byte resent
+        TcpSeq mark;           // SND.MAX when resent: bytes above went later
+        std::uint16_t len;     // bytes resent (at most one MSS)
+        bool later_delivered;  // something sent after it arrived
+        bool lost;             // found lost: resend before other holes
+        std::uint32_t sent_us; // send time in microseconds (wraps; compared mod 2^32)
+    };
+    std::array<RtxRecord, kMaxRtxTrack> rtx_log_{};
+    std::uint8_t rtx_log_n_ = 0;
+    // Early retransmit (RFC 5827): when the hole not yet deemed lost was
+    // first seen; it is lost a reordering window later (kNever: none).
+    std::uint64_t hole_since_ = kNever;
+    // Tail loss probe (RFC 8985 7): one per tail, until SND.UNA passes tlp_end_.
+    bool tlp_out_ = false;
+    bool tlp_was_rtx_ = false; // the probe resent data (its loss needs a cwnd cut)
+    bool tlp_dsack_ = false;   // the peer D-SACKed the probe: it was spurious
+    TcpSeq tlp_seq_, tlp_end_;
 
     // Timers (absolute, kNever when stopped).
     std::uint64_t rtx_at_ = kNever;
@@ -382,6 +467,8 @@ class Tcb {
     std::uint64_t idle_at_ = kNever;  // idle_timeout_ns after the peer's last segment
     std::uint64_t keepalive_at_ = kNever;
     std::uint32_t keepalive_sent_ = 0; // unanswered keepalive probes
+    std::uint64_t reo_at_ = kNever;    // reordering window over: detect_losses()
+    std::uint64_t tlp_at_ = kNever;    // probe timeout (PTO)
 
     // RFC 5961 7 rate limit.
     std::uint64_t challenge_window_start_ = 0;

@@ -5,7 +5,9 @@
 // RFCs: 6298 (RTO computation 2, management 5, Karn 3, backoff 5.5), 5681
 // 3.1 (loss window after an RTO), 6582 (recover after an RTO), 9293 3.8.6.1
 // (persist), 1122 4.2.3.2 (delayed ACK), 9293 3.6 (TIME-WAIT, 2 MSL),
-// 1122 4.2.3.6 (keepalive), 2018 8 (the SACK scoreboard is cleared on RTO).
+// 1122 4.2.3.6 (keepalive), 2018 8 (the SACK scoreboard is cleared on RTO),
+// 8985 6.2 (the reordering window: early retransmit and lost
+// retransmissions wait for it) and 7 (tail loss probe: PTO, one per tail).
 // Security: every timer is bounded by a TcpSettings value; a silent peer is
 // given up on after max_retransmits / max_syn_retransmits, a stuck
 // FIN-WAIT-2 after fin_wait2_timeout_ns, any synchronized connection after
@@ -18,7 +20,8 @@
 namespace smtpgw::tcp {
 
 std::uint64_t Tcb::next_expiry() const {
-    return std::min({rtx_at_, persist_at_, delack_at_, state_at_, idle_at_, keepalive_at_});
+    return std::min(
+        {rtx_at_, persist_at_, delack_at_, state_at_, idle_at_, keepalive_at_, reo_at_, tlp_at_});
 }
 
 void Tcb::on_timer(std::uint64_t now) {
@@ -45,6 +48,15 @@ void Tcb::on_timer(std::uint64_t now) {
         if (state_ == TcpState::closed)
             return;
     }
+    if (reo_at_ <= now) {
+        // A reordering window ran out: look for holes and retransmissions
+        // now deemed lost.
+        reo_at_ = kNever;
+        if (can_send_data() && snd_una_ != snd_max_)
+            detect_losses(now);
+    }
+    if (tlp_at_ <= now)
+        on_tlp_timeout(now);
     if (rtx_at_ <= now)
         on_rtx_timeout(now);
     if (persist_at_ <= now)
@@ -153,15 +165,60 @@ void Tcb::on_rtx_timeout(std::uint64_t now) {
     in_recovery_ = false;
     recover_ = snd_max_;
     dupacks_ = 0;
-    retransmit_one_ = retransmit_hole_ = false;
+    forget_recovery();
     // RFC 2018 8: the peer may have discarded SACKed data (reneging); the
     // scoreboard starts again from the ACKs that follow.
     sacked_.clear();
-    rtx_high_ = snd_una_;
     // RFC 6298 5.4-5.6: resend from SND.UNA, back off, restart the timer.
     snd_nxt_ = snd_una_;
     rtt_timing_ = false;
     back_off_rtx(now);
+}
+
+void Tcb::forget_recovery() {
+    // Loss recovery bookkeeping ends (full ACK, RTO): nothing carries over.
+    sack_recovery_ = false;
+    retransmit_one_ = false;
+    rtx_high_ = snd_una_;
+    lost_below_ = snd_una_;
+    rtx_log_n_ = 0;
+    hole_since_ = kNever;
+    reo_at_ = kNever;
+    tlp_at_ = kNever;
+    tlp_now_ = false;
+    tlp_out_ = false;
+}
+
+std::uint64_t Tcb::reorder_window() const {
+    // RFC 8985 6.2: RTT/4 (SRTT here: no min_rtt is kept), at least the setting.
+    return std::max(have_rtt_ ? srtt_ / 4 : 0, s_.reorder_window_min_ns);
+}
+
+void Tcb::arm_tlp(std::uint64_t now) {
+    // RFC 8985 7.2: PTO = 2 * SRTT (+ WCDelAckT for a single segment), only
+    // with SACK (the probe's ACK must show what is missing), not while
+    // resending after an RTO, one probe per tail, and only before the RTO.
+    // Unlike 7.2, SACK recovery probes too: when its last retransmissions
+    // or new segments are lost, nothing sent later can reveal it and the
+    // pipe stays full until the RTO (both ends of an echo can wait so).
+    tlp_at_ = kNever;
+    if (!s_.tlp || !sack_enabled_ || !have_rtt_ || tlp_out_ || (in_recovery_ && !sack_recovery_) ||
+        retries_ != 0 || snd_una_ == snd_max_ || snd_nxt_ != snd_max_ || !can_send_data())
+        return;
+    std::uint64_t pto = std::max(2 * srtt_, s_.tlp_min_ns);
+    if (flight_size() <= eff_mss_)
+        pto += s_.tlp_delayed_ack_ns;
+    if (now + pto < rtx_at_)
+        tlp_at_ = now + pto;
+}
+
+void Tcb::on_tlp_timeout(std::uint64_t now) {
+    (void)now;
+    tlp_at_ = kNever;
+    if ((in_recovery_ && !sack_recovery_) || tlp_out_ || snd_una_ == snd_max_ || !can_send_data())
+        return;
+    counters_.count(TcpEvent::tlp_probe);
+    tlp_now_ = true;
 }
 
 void Tcb::update_persist(std::uint64_t now, bool blocked) {

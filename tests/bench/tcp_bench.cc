@@ -406,15 +406,17 @@ void print_pair(const char* what, const Result& ours, const Result& kernel) {
 
 int main(int argc, char** argv) {
     std::uint64_t count = 50000;
-    bool check = false;
+    bool check = false, kernel = true;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--connections" && i + 1 < argc)
             count = std::strtoull(argv[++i], nullptr, 10);
         else if (a == "--check")
             check = true;
+        else if (a == "--no-kernel") // for profiling our side alone
+            kernel = false;
         else {
-            std::fprintf(stderr, "usage: %s [--connections N] [--check]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--connections N] [--check] [--no-kernel]\n", argv[0]);
             return 2;
         }
     }
@@ -435,10 +437,10 @@ int main(int argc, char** argv) {
     }
     std::printf("TCP benchmark: %" PRIu64 " connections per workload, one core\n", count);
     Result hs = run_ours(rig, Workload::handshake, count, 256);
-    Result khs = run_kernel(Workload::handshake, count);
+    Result khs = kernel ? run_kernel(Workload::handshake, count) : Result{count, 0, 1, 1, 1};
     print_pair("handshake + close", hs, khs);
     Result rq = run_ours(rig, Workload::request_1k, count, 256);
-    Result krq = run_kernel(Workload::request_1k, count);
+    Result krq = kernel ? run_kernel(Workload::request_1k, count) : Result{count, 0, 1, 1, 1};
     print_pair("1-KB request/response (connect, send 1 KB, echo, close)", rq, krq);
     report_memory(rig);
     bool ok = hs.completed == count && rq.completed == count && khs.completed == count &&

@@ -1,7 +1,9 @@
 // tcp_tcb_test.cc: the TCP control block (tcp_tcb.h): handshakes, data,
 // closes, RFC 9293 3.10.7 input cases, RFC 5961 challenges, timers (RFC 6298),
 // flow control, fast retransmit and wraparound, out-of-order reassembly,
-// SACK (RFC 2018), keepalive and idle timeouts, connections from SYN
+// SACK (RFC 2018), loss recovery (RFC 3042 limited transmit, RFC 6675 SACK
+// loss detection, RFC 5827 early retransmit, RFC 8985 lost retransmissions
+// and tail loss probes), keepalive and idle timeouts, connections from SYN
 // cookies, and buffer release, all on a fake clock.
 #include <algorithm>
 #include <cstdint>
@@ -479,19 +481,34 @@ TEST(TcbInput, ChallengeAcksAreRateLimited) {
     CHECK_EQUAL(1u, outputs(p.b.tcb, 3 * kSec).size());
 }
 
-TEST(TcbInput, PawsDropsAnOldTimestamp) {
-    Pair p;
-    p.open();
-    p.a.tcb.send(as_bytes("hello"));
-    auto d = p.a.output(10 * kMs);
-    Segment s = decode(d[0]);
-    std::vector<std::uint8_t> copy(s.payload.begin(), s.payload.end());
-    s.payload = copy;
-    s.header.options.timestamps->value -= 1000; // older than TS.Recent
-    p.b.tcb.on_segment(s, 10 * kMs);
-    CHECK_EQUAL(1u, p.b.counters.read(TcpEvent::paws_rejected));
-    CHECK_EQUAL(0u, p.b.tcb.readable());
-    CHECK_EQUAL(1u, outputs(p.b.tcb, 10 * kMs).size()); // an ACK (RFC 7323 5.3 R1)
+TEST(TcbInput, PawsDropsOldTimestampsButToleratesOneTickOfReordering) {
+    struct Case {
+        std::uint32_t older_by; // ticks below TS.Recent
+        bool rejected;
+    };
+    const Case cases[] = {{1000, true}, {2, true}, {1, false}, {0, false}};
+    for (const auto& c : cases) {
+        Pair p;
+        p.open();
+        p.a.tcb.send(as_bytes("hello"));
+        auto d = p.a.output(10 * kMs);
+        Segment first = decode(d[0]);
+        p.b.tcb.on_segment(first, 10 * kMs); // TS.Recent = its TSval (at RCV.NXT)
+        outputs(p.b.tcb, 10 * kMs);
+        // The next bytes, stamped older than TS.Recent.
+        Segment s = first;
+        std::vector<std::uint8_t> world{'w', 'o', 'r', 'l', 'd'};
+        s.payload = world;
+        s.header.seq = first.header.seq + 5;
+        s.header.options.timestamps->value = first.header.options.timestamps->value - c.older_by;
+        p.b.tcb.on_segment(s, 10 * kMs);
+        std::string what = "older by " + std::to_string(c.older_by);
+        CHECK_EQUAL_TEXT(c.rejected ? 1u : 0u, p.b.counters.read(TcpEvent::paws_rejected),
+                         what.c_str());
+        CHECK_EQUAL_TEXT(c.rejected ? 5u : 10u, p.b.tcb.readable(), what.c_str());
+        if (c.rejected) // answered with an ACK (RFC 7323 5.3 R1)
+            CHECK_EQUAL_TEXT(1u, outputs(p.b.tcb, 10 * kMs).size(), what.c_str());
+    }
 }
 
 namespace {
@@ -617,7 +634,9 @@ TEST(TcbTimers, RttSampleSetsRtoPerRfc6298) {
 }
 
 TEST(TcbTimers, DataRtoResendsFromSndUnaAndKarnIgnoresTheRetransmission) {
-    Pair p;
+    TcpSettings s = quick_settings();
+    s.tlp = false; // the RTO alone (TcbLossRecovery covers the probe)
+    Pair p(s, s);
     p.open();
     std::uint64_t rto0 = p.a.tcb.rto_ns();
     p.a.tcb.send(as_bytes("lost data"));
@@ -644,7 +663,9 @@ TEST(TcbTimers, DataRtoResendsFromSndUnaAndKarnIgnoresTheRetransmission) {
 }
 
 TEST(TcbTimers, DataRetransmissionsGiveUpWithRst) {
-    Pair p;
+    TcpSettings s = quick_settings();
+    s.tlp = false; // every timer is an RTO
+    Pair p(s, s);
     p.open();
     p.a.tcb.send(as_bytes("into the void"));
     p.a.output(0);
@@ -1041,8 +1062,17 @@ TEST(TcbSack, RtoClearsTheScoreboardSoARenegingPeerStillGetsItsData) {
     a.header.options.sack_count = 1;
     p.a.tcb.on_segment(a, kMs);
     CHECK_EQUAL(1u, p.a.tcb.sacked_ranges());
-    std::uint64_t at = p.a.tcb.next_expiry();
-    p.a.tcb.on_timer(at);
+    // Early retransmit fires first (the hole outlives the reordering
+    // window); its retransmissions are lost too, until the RTO.
+    std::uint64_t at = 0;
+    for (int i = 0; i < 10 && p.a.counters.read(TcpEvent::rto_expired) == 0; ++i) {
+        at = p.a.tcb.next_expiry();
+        p.a.tcb.on_timer(at);
+        if (p.a.counters.read(TcpEvent::rto_expired) == 0)
+            outputs(p.a.tcb, at); // lost
+    }
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::early_retransmit));
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::rto_expired));
     CHECK_EQUAL(0u, p.a.tcb.sacked_ranges());
     pump(p.a, p.b, at); // B never had segments 2 and 3: they are resent
     CHECK(data == p.b.received);
@@ -1292,5 +1322,312 @@ TEST(TcbMemory, UnreadDataSurvivesUntilTheApplicationReadsIt) {
 TEST(TcbMemory, StateBesidesBuffersStaysSmall) {
     // A bounded TIME-WAIT table costs this much per entry.
     CHECK_EQUAL(sizeof(Tcb), Tcb::state_bytes());
-    CHECK_TRUE(Tcb::state_bytes() <= 640);
+    // 816 with the loss recovery state (8 SACK ranges, 8 tracked
+    // retransmissions): still well under a kilobyte.
+    CHECK_TRUE(Tcb::state_bytes() <= 832);
+}
+
+TEST_GROUP(TcbLossRecovery){};
+
+namespace {
+
+// An ACK from B to A at SND.UNA + `ack_off` SACKing [l, r) pairs, in
+// segments of `mss` counted from A's SND.UNA at the time of the call.
+Segment ack_with_sack(const Pair& p, std::uint32_t mss,
+                      std::initializer_list<std::pair<std::uint32_t, std::uint32_t>> blocks,
+                      std::uint32_t ack_segs = 0) {
+    TcpSeq una = p.a.tcb.snd_una();
+    Segment a = seg(flags::kAck, p.a.tcb.rcv_nxt(), una + ack_segs * mss,
+                    static_cast<std::uint16_t>(p.a.tcb.snd_wnd() >> p.a.tcb.snd_wscale()));
+    a.header.src_port = kPortB;
+    a.header.dst_port = kPortA;
+    std::size_t i = 0;
+    for (auto [l, r] : blocks)
+        a.header.options.sack[i++] = SackBlock{una + l * mss, una + r * mss};
+    a.header.options.sack_count = static_cast<std::uint8_t>(i);
+    return a;
+}
+
+// Opens a pair (delayed ACKs off) and has A send `segs` full segments, all
+// lost; returns their sequence numbers.
+std::vector<TcpSeq> send_lost(Pair& p, std::size_t segs, std::size_t queued_segs = 0) {
+    p.open();
+    std::uint32_t mss = p.a.tcb.effective_mss();
+    p.a.tcb.send(as_bytes(pattern(std::max(segs, queued_segs) * mss, 40)));
+    std::vector<TcpSeq> seqs;
+    for (const auto& o : outputs(p.a.tcb, 0))
+        seqs.push_back(o.header.seq);
+    CHECK_EQUAL(segs, seqs.size());
+    return seqs;
+}
+
+struct LimitedTransmitCase {
+    const char* name;
+    bool limited_transmit;
+    std::size_t new_after_first, new_after_second; // new segments sent
+};
+const LimitedTransmitCase kLimitedTransmitCases[] = {
+    {"on: one new segment on each of the first two duplicate ACKs", true, 1, 1},
+    {"off: nothing beyond cwnd", false, 0, 0},
+};
+
+} // namespace
+
+TEST(TcbLossRecovery, LimitedTransmitSendsOneNewSegmentPerEarlyDuplicateAck) {
+    for (const auto& c : kLimitedTransmitCases) {
+        TcpSettings s = quick_settings();
+        s.limited_transmit = c.limited_transmit;
+        Pair p(s, s);
+        // 10 segments fill the initial cwnd; 4 more wait.
+        send_lost(p, 10, 14);
+        std::uint32_t mss = p.a.tcb.effective_mss(), cwnd = p.a.tcb.cwnd();
+        TcpSeq max_before = p.a.tcb.snd_nxt();
+        p.a.tcb.on_segment(ack_with_sack(p, mss, {{1, 2}}), kMs);
+        auto first = outputs(p.a.tcb, kMs);
+        p.a.tcb.on_segment(ack_with_sack(p, mss, {{1, 3}}), kMs);
+        auto second = outputs(p.a.tcb, kMs);
+        CHECK_EQUAL_TEXT(c.new_after_first, first.size(), c.name);
+        CHECK_EQUAL_TEXT(c.new_after_second, second.size(), c.name);
+        if (!first.empty())
+            CHECK_TEXT(first[0].header.seq == max_before, c.name); // new data, not a resend
+        CHECK_EQUAL_TEXT(cwnd, p.a.tcb.cwnd(), c.name);
+        CHECK_FALSE_TEXT(p.a.tcb.in_recovery(), c.name);
+        CHECK_EQUAL_TEXT(c.new_after_first + c.new_after_second,
+                         p.a.counters.read(TcpEvent::limited_transmit), c.name);
+    }
+}
+
+namespace {
+struct SackDetectCase {
+    const char* name;
+    std::size_t segs;                                            // sent, all lost at first
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> sacked; // one ACK's blocks
+    TcpEvent entered_by; // count_ when the ACK alone must not start recovery
+    std::size_t resent;  // retransmissions right after the ACK
+};
+const SackDetectCase kSackDetectCases[] = {
+    {"three segments SACKed above SND.UNA: recovery on one ACK (IsLost)",
+     5,
+     {{1, 4}},
+     TcpEvent::sack_recovery,
+     1},
+    {"three separate ranges above SND.UNA: DupThresh ranges also mark it lost",
+     7,
+     {{1, 2}, {3, 4}, {5, 6}},
+     TcpEvent::sack_recovery,
+     1},
+    {"two segments SACKed: not yet (could be reordering)", 4, {{1, 3}}, TcpEvent::count_, 0},
+};
+} // namespace
+
+TEST(TcbLossRecovery, SackScoreboardDetectsLossWithoutThreeDuplicateAcks) {
+    for (const auto& c : kSackDetectCases) {
+        Pair p;
+        auto seqs = send_lost(p, c.segs);
+        std::uint32_t mss = p.a.tcb.effective_mss();
+        std::uint32_t flight = seq_distance(p.a.tcb.snd_una(), p.a.tcb.snd_nxt());
+        Segment a = seg(0, TcpSeq(0), TcpSeq(0));
+        if (c.sacked.size() == 1)
+            a = ack_with_sack(p, mss, {c.sacked[0]});
+        else
+            a = ack_with_sack(p, mss, {c.sacked[0], c.sacked[1], c.sacked[2]});
+        p.a.tcb.on_segment(a, kMs);
+        auto out = outputs(p.a.tcb, kMs);
+        CHECK_EQUAL_TEXT(c.resent, out.size(), c.name);
+        if (c.entered_by == TcpEvent::count_) {
+            CHECK_FALSE_TEXT(p.a.tcb.in_recovery(), c.name);
+            continue;
+        }
+        CHECK_EQUAL_TEXT(1u, p.a.counters.read(c.entered_by), c.name);
+        CHECK_TEXT(out[0].header.seq == seqs[0], c.name); // the hole at SND.UNA first
+        // RFC 6675 5: ssthresh = cwnd = FlightSize / 2, once per episode.
+        CHECK_EQUAL_TEXT(std::max(flight / 2, 2 * mss), p.a.tcb.ssthresh(), c.name);
+        CHECK_EQUAL_TEXT(p.a.tcb.ssthresh(), p.a.tcb.cwnd(), c.name);
+        std::uint32_t ssthresh = p.a.tcb.ssthresh();
+        p.a.tcb.on_segment(ack_with_sack(p, mss, {{1, static_cast<std::uint32_t>(c.segs)}}), kMs);
+        outputs(p.a.tcb, kMs);
+        CHECK_EQUAL_TEXT(ssthresh, p.a.tcb.ssthresh(), c.name);
+    }
+}
+
+namespace {
+struct EarlyRetransmitCase {
+    const char* name;
+    bool sack;
+    bool late_original_arrives; // the "lost" segment was only reordered
+};
+const EarlyRetransmitCase kEarlyRetransmitCases[] = {
+    {"SACK: a hole outliving the reordering window is resent", true, false},
+    {"SACK: a segment arriving within the window is not resent", true, true},
+    {"no SACK: two duplicate ACKs for a 3-segment flight (RFC 5827)", false, false},
+    {"no SACK: reordered within the window, nothing resent", false, true},
+};
+} // namespace
+
+TEST(TcbLossRecovery, EarlyRetransmitWaitsForTheReorderingWindow) {
+    for (const auto& c : kEarlyRetransmitCases) {
+        TcpSettings s = quick_settings();
+        s.sack = c.sack;
+        Pair p(s, s);
+        auto seqs = send_lost(p, 3);
+        std::uint32_t mss = p.a.tcb.effective_mss(), cwnd = p.a.tcb.cwnd();
+        // A window update first: the SYN-ACK's unscaled 65535 differs from any
+        // scaled window, and an ACK that changes the window is no duplicate.
+        p.a.tcb.on_segment(ack_with_sack(p, mss, {}), kMs);
+        // Segments 1 and 2 arrive (two duplicate ACKs); segment 0 does not (yet).
+        for (int i = 1; i <= 2; ++i) {
+            Segment a = c.sack ? ack_with_sack(p, mss, {{1, static_cast<std::uint32_t>(i + 1)}})
+                               : ack_with_sack(p, mss, {});
+            p.a.tcb.on_segment(a, kMs);
+            CHECK_EQUAL_TEXT(0u, outputs(p.a.tcb, kMs).size(), c.name);
+        }
+        std::uint64_t window = TcpSettings{}.reorder_window_min_ns;
+        CHECK_EQUAL_TEXT(kMs + window, p.a.tcb.next_expiry(), c.name);
+        if (c.late_original_arrives) {
+            p.a.tcb.on_segment(ack_with_sack(p, mss, {}, 3), kMs + window / 2);
+            p.a.tcb.on_timer(kMs + window);
+            CHECK_EQUAL_TEXT(0u, outputs(p.a.tcb, kMs + window).size(), c.name);
+            CHECK_EQUAL_TEXT(0u, p.a.counters.read(TcpEvent::early_retransmit), c.name);
+            CHECK_TEXT(p.a.tcb.cwnd() >= cwnd, c.name);
+            continue;
+        }
+        p.a.tcb.on_timer(kMs + window - 1);
+        CHECK_EQUAL_TEXT(0u, outputs(p.a.tcb, kMs + window - 1).size(), c.name);
+        p.a.tcb.on_timer(kMs + window);
+        auto out = outputs(p.a.tcb, kMs + window);
+        CHECK_EQUAL_TEXT(1u, p.a.counters.read(TcpEvent::early_retransmit), c.name);
+        CHECK_TRUE_TEXT(out.size() >= 1, c.name);
+        CHECK_TEXT(out[0].header.seq == seqs[0], c.name);
+        CHECK_TRUE_TEXT(p.a.tcb.in_recovery(), c.name);
+    }
+}
+
+TEST(TcbLossRecovery, LostRetransmissionIsResentWithoutAnRto) {
+    Pair p;
+    p.open();
+    std::uint32_t mss = p.a.tcb.effective_mss();
+    std::string data = pattern(40 * mss, 41);
+    p.a.tcb.send(as_bytes(data));
+    TcpSeq hole = p.a.tcb.snd_una() + mss; // segment 1
+    int copies_of_hole = 0;
+    TcpSeq highest_sent = p.a.tcb.snd_una();
+    bool beyond_max = false;
+    // Segment 1 is lost, and so is its first retransmission.
+    auto drop = [&](const Packet& pk, bool from_a) {
+        if (!from_a)
+            return false;
+        Segment sg = decode(pk);
+        if (sg.header.seq < highest_sent &&
+            sg.header.seq + static_cast<std::uint32_t>(sg.payload.size()) > highest_sent)
+            beyond_max = true; // a resend must never run past what was sent
+        if (sg.header.seq + static_cast<std::uint32_t>(sg.payload.size()) > highest_sent)
+            highest_sent = sg.header.seq + static_cast<std::uint32_t>(sg.payload.size());
+        return sg.header.seq == hole && !sg.payload.empty() && copies_of_hole++ < 2;
+    };
+    std::uint64_t now = 0;
+    for (int i = 0; i < 100; ++i) {
+        pump_lossy(p.a, p.b, now, drop);
+        p.b.drain_app();
+        if (p.b.received.size() == data.size())
+            break;
+        now = std::max(now + 1, std::min(p.a.tcb.next_expiry(), p.b.tcb.next_expiry()));
+        p.a.tcb.on_timer(now);
+        p.b.tcb.on_timer(now);
+    }
+    CHECK(data == p.b.received);
+    CHECK_EQUAL(3, copies_of_hole);
+    CHECK_EQUAL(1u, p.a.counters.read(TcpEvent::lost_retransmit));
+    CHECK_EQUAL(0u, p.a.counters.read(TcpEvent::rto_expired));
+    CHECK_FALSE(beyond_max);
+    CHECK_TRUE(now < 10 * kMs); // not even a probe timeout: the reordering window
+}
+
+namespace {
+struct TlpCase {
+    const char* name;
+    bool tlp;
+    std::size_t segs;          // sent; segment 0 arrives, the rest are lost
+    std::uint64_t first_timer; // after the ACK of segment 0 at 1 ms
+    bool probe_lost;           // then the next timer must be the RTO
+};
+const TlpCase kTlpCases[] = {
+    {"two segments lost at the tail: probe after PTO (10 ms floor)", true, 3, 10 * kMs, false},
+    {"one segment lost: PTO adds the peer's delayed ACK", true, 2, 50 * kMs, false},
+    {"at most one probe per tail: a lost probe leaves it to the RTO", true, 3, 10 * kMs, true},
+    {"tlp off: the RTO comes first", false, 3, 200 * kMs, false},
+};
+} // namespace
+
+TEST(TcbLossRecovery, TailLossProbeComesBeforeTheRto) {
+    for (const auto& c : kTlpCases) {
+        TcpSettings s = quick_settings();
+        s.tlp = c.tlp;
+        Pair p(s, s);
+        p.open();
+        std::uint32_t mss = p.a.tcb.effective_mss();
+        std::string data = pattern(c.segs * mss, 42);
+        p.a.tcb.send(as_bytes(data));
+        auto segs = p.a.output(0);
+        CHECK_EQUAL_TEXT(c.segs, segs.size(), c.name);
+        p.b.tcb.on_segment(decode(segs[0]), kMs);
+        for (auto& a : p.b.output(kMs))
+            p.a.tcb.on_segment(decode(a), kMs);
+        std::uint64_t at = p.a.tcb.next_expiry();
+        CHECK_EQUAL_TEXT(kMs + c.first_timer, at, c.name);
+        p.a.tcb.on_timer(at);
+        auto probe = p.a.output(at);
+        CHECK_EQUAL_TEXT(1u, probe.size(), c.name);
+        CHECK_EQUAL_TEXT(c.tlp ? 1u : 0u, p.a.counters.read(TcpEvent::tlp_probe), c.name);
+        CHECK_EQUAL_TEXT(c.tlp ? 0u : 1u, p.a.counters.read(TcpEvent::rto_expired), c.name);
+        if (!c.tlp)
+            continue;
+        // The probe is the last segment sent (nothing new to send).
+        CHECK_TEXT(decode(probe[0]).header.seq == decode(segs.back()).header.seq, c.name);
+        if (c.probe_lost) {
+            std::uint64_t next = p.a.tcb.next_expiry();
+            CHECK_EQUAL_TEXT(at + 200 * kMs, next, c.name); // RTO restarted by the probe
+            p.a.tcb.on_timer(next);
+            CHECK_EQUAL_TEXT(1u, p.a.counters.read(TcpEvent::tlp_probe), c.name);
+            CHECK_EQUAL_TEXT(1u, p.a.counters.read(TcpEvent::rto_expired), c.name);
+            continue;
+        }
+        // The probe's SACK reveals the hole; the rest is repaired without an RTO.
+        p.b.tcb.on_segment(decode(probe[0]), at);
+        std::uint64_t now = at;
+        for (int i = 0; i < 20 && p.b.received.size() < data.size(); ++i) {
+            pump(p.a, p.b, now);
+            now = std::min(p.a.tcb.next_expiry(), p.b.tcb.next_expiry());
+            p.a.tcb.on_timer(now);
+            p.b.tcb.on_timer(now);
+        }
+        pump(p.a, p.b, now);
+        CHECK_TEXT(data == p.b.received, c.name);
+        CHECK_EQUAL_TEXT(0u, p.a.counters.read(TcpEvent::rto_expired), c.name);
+    }
+}
+
+TEST(TcbLossRecovery, RepeatedReorderingNeverTakesCwndBelowTwoSegments) {
+    // Every round, segment 0 of a fresh flight is "late": three segments
+    // above it are SACKed first, so each round is a (spurious) recovery.
+    Pair p;
+    p.open();
+    std::uint32_t mss = p.a.tcb.effective_mss();
+    std::uint64_t now = 0;
+    for (int round = 0; round < 30; ++round) {
+        p.a.tcb.send(as_bytes(pattern(6 * mss, 43)));
+        outputs(p.a.tcb, now);
+        std::uint32_t flight = seq_distance(p.a.tcb.snd_una(), p.a.tcb.snd_nxt());
+        std::uint32_t n = flight / mss;
+        if (n >= 4)
+            p.a.tcb.on_segment(ack_with_sack(p, mss, {{1, n}}), now);
+        outputs(p.a.tcb, now);
+        p.a.tcb.on_segment(ack_with_sack(p, mss, {}, 0), now); // nothing new
+        Segment full = ack_with_sack(p, mss, {});
+        full.header.ack = p.a.tcb.snd_nxt();
+        p.a.tcb.on_segment(full, now);
+        CHECK_TRUE(p.a.tcb.cwnd() >= 2 * mss);
+        CHECK_TRUE(p.a.tcb.ssthresh() >= 2 * mss);
+        now += kMs;
+    }
+    CHECK_TRUE(p.a.counters.read(TcpEvent::sack_recovery) > 0);
 }

@@ -117,4 +117,25 @@ inline void pump(Endpoint& a, Endpoint& b, std::uint64_t now) {
     FAIL("pump did not settle");
 }
 
+// Like pump(), but the link loses every packet for which drop(packet,
+// from_a) is true.
+template <typename Drop>
+void pump_lossy(Endpoint& a, Endpoint& b, std::uint64_t now, Drop&& drop) {
+    for (int round = 0; round < 10000; ++round) {
+        a.drain_app();
+        b.drain_app();
+        auto from_a = a.output(now);
+        auto from_b = b.output(now);
+        if (from_a.empty() && from_b.empty())
+            return;
+        for (auto& p : from_a)
+            if (!drop(p, true))
+                b.tcb.on_segment(decode(p), now);
+        for (auto& p : from_b)
+            if (!drop(p, false))
+                a.tcb.on_segment(decode(p), now);
+    }
+    FAIL("pump did not settle");
+}
+
 } // namespace tcptest
