@@ -279,6 +279,7 @@ bool Tcb::process_ack(const Segment& seg, std::uint64_t now) {
         if (data_acked_to > snd_buf_seq_) {
             std::uint32_t bytes = seq_distance(snd_buf_seq_, data_acked_to);
             snd_buf_.consume(bytes);
+            snd_buf_.trim(); // all acknowledged: an idle connection holds no buffer
             snd_buf_seq_ += bytes;
             events_ |= app_event::kSendSpace;
         }

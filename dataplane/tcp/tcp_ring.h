@@ -42,11 +42,13 @@ struct RingView {
 class ByteRing {
   public:
     // Capacities are TCP buffer sizes: below 2^31 (RFC 7323 2.3 bounds windows to 2^30).
-    explicit ByteRing(std::size_t capacity)
-        : buf_(capacity > 0 ? std::make_unique_for_overwrite<std::uint8_t[]>(capacity) : nullptr),
-          cap_(static_cast<std::uint32_t>(capacity)) {}
+    // Storage is allocated on the first write, not here: an idle
+    // connection holds none (see trim()).
+    explicit ByteRing(std::size_t capacity) : cap_(static_cast<std::uint32_t>(capacity)) {}
 
     std::size_t capacity() const { return cap_; }
+    // Bytes of storage held now (0 until the first write and after trim()).
+    std::size_t allocated() const { return buf_ ? cap_ : 0; }
     std::size_t size() const { return size_; }
     std::size_t free() const { return cap_ - size_; }
     bool empty() const { return size_ == 0; }
@@ -62,8 +64,10 @@ class ByteRing {
     // contents, without making it part of the contents (see commit()).
     // Clipped to the free space; returns the bytes copied.
     std::size_t write_at(std::size_t offset, std::span<const std::uint8_t> data) {
-        if (offset >= free())
+        if (offset >= free() || data.empty())
             return 0;
+        if (!buf_) // the only allocation: on first use, the fixed capacity
+            buf_ = std::make_unique_for_overwrite<std::uint8_t[]>(cap_);
         std::size_t n = std::min(data.size(), free() - offset);
         std::size_t pos = (head_ + size_ + offset) % cap_;
         std::size_t a = std::min(n, cap_ - pos);
@@ -114,6 +118,16 @@ class ByteRing {
     void clear() {
         head_ = 0;
         size_ = 0;
+    }
+
+    // Frees the storage while the ring is empty; the next write allocates it
+    // again. Contract: nothing written by write_at() is pending (the caller
+    // holds no out-of-order ranges), since it would be lost.
+    void trim() {
+        if (size_ != 0)
+            return;
+        buf_.reset();
+        head_ = 0;
     }
 
     // Frees the storage: the ring is empty with capacity 0 from now on.

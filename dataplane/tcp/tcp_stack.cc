@@ -667,7 +667,7 @@ std::optional<ConnInfo> TcpStack::info(ConnRef c) const {
         return std::nullopt;
     const Tcb& t = *s->tcb;
     return ConnInfo{s->tuple, t.state(), t.readable(), t.send_space(), t.cwnd(), t.rto_ns(),
-                    s->passive};
+                    s->passive, t.buffer_bytes()};
 }
 
 void TcpStack::snapshot_into(std::vector<ConnInfo>& out) const {

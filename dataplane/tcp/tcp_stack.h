@@ -115,6 +115,7 @@ struct ConnInfo {
     std::uint32_t cwnd;
     std::uint64_t rto_ns;
     bool passive;
+    std::size_t buffer_bytes; // send + receive storage held now
 };
 
 class TcpStack {

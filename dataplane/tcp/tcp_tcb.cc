@@ -132,6 +132,8 @@ std::size_t Tcb::receive(std::span<std::uint8_t> out) {
     std::size_t n = rcv_buf_.read(out); // the window grows by n
     if (n > 0 && (state_ == TcpState::time_wait || state_ == TcpState::closed))
         release_buffers(); // the last bytes were read: free the ring
+    else if (ooo_.empty())
+        rcv_buf_.trim(); // drained and no out-of-order bytes held: free it until data comes
     // RFC 1122 4.2.3.3: announce a reopened window once it grew by a full
     // segment or half the buffer, whichever is smaller (receiver SWS).
     std::uint32_t advertised = rcv_adv_ > rcv_nxt_ ? seq_distance(rcv_nxt_, rcv_adv_) : 0;

@@ -273,8 +273,10 @@ class Tcb {
     std::uint32_t ssthresh() const { return ssthresh_; }
     // RFC 6675 pipe: bytes estimated in flight (meaningful with SACK).
     std::uint32_t pipe() const;
-    // Buffer storage held (0 in TIME-WAIT and CLOSED once drained).
-    std::size_t buffer_bytes() const { return snd_buf_.capacity() + rcv_buf_.capacity(); }
+    // Buffer storage held: allocated on first use, freed whenever a buffer
+    // drains (an idle connection holds none), and for good in TIME-WAIT and
+    // CLOSED.
+    std::size_t buffer_bytes() const { return snd_buf_.allocated() + rcv_buf_.allocated(); }
     // Bytes of per-connection state besides the buffers (for benchmarks).
     static constexpr std::size_t state_bytes() { return sizeof(Tcb); }
 

@@ -344,15 +344,23 @@ void report_memory(Rig& r) {
         deliver_to_peer(r, now);
     }
     std::uint32_t held = r.w->tcp->stack().connections() - before;
+    std::vector<tcp::ConnInfo> conns;
+    conns.reserve(held + before);
+    r.w->tcp->stack().snapshot_into(conns);
+    std::size_t buffers = 0;
+    for (const auto& c : conns)
+        buffers += c.buffer_bytes;
     tcp::TcpSettings ts;
     std::printf("memory per connection (gateway side)\n");
     std::printf("  idle established connections held: %u\n", held);
     std::printf("  state per connection slot (TCB, tuple, table, timers): %zu bytes\n",
                 tcp::TcpStack::slot_bytes());
     std::printf("  of which the TCB: %zu bytes\n", tcp::Tcb::state_bytes());
-    std::printf("  data buffers per connection: %u bytes (send %u + receive %u)\n",
+    std::printf("  data buffers: up to %u bytes while data is in flight (send %u + receive %u),\n"
+                "    allocated on first use and freed when drained; held by the %u idle "
+                "connections: %zu bytes\n",
                 ts.send_buffer_bytes + ts.recv_buffer_bytes, ts.send_buffer_bytes,
-                ts.recv_buffer_bytes);
+                ts.recv_buffer_bytes, held, buffers);
 
     // Half-open entries under SYN cookies: force cookie mode, count state.
     struct Syn final : tcp::SegmentSink {

@@ -128,3 +128,25 @@ TEST(ByteRing, ReleaseFreesTheStorageForGood) {
     CHECK_EQUAL(0u, r.write_at(0, bytes("x")));
     CHECK_EQUAL(0u, r.peek(0, 1).size());
 }
+
+TEST(ByteRing, StorageIsAllocatedOnFirstWriteAndTrimmedWhenEmpty) {
+    ByteRing r(64);
+    CHECK_EQUAL(0u, r.allocated());
+    CHECK_EQUAL(64u, r.free()); // the window is the capacity, allocated or not
+    const std::uint8_t none[1] = {};
+    CHECK_EQUAL(0u, r.write(std::span<const std::uint8_t>(none, 0)));
+    CHECK_EQUAL(0u, r.allocated()); // an empty write allocates nothing
+    const std::uint8_t abc[3] = {'a', 'b', 'c'};
+    CHECK_EQUAL(3u, r.write(abc));
+    CHECK_EQUAL(64u, r.allocated());
+    r.trim(); // not empty: kept
+    CHECK_EQUAL(64u, r.allocated());
+    std::uint8_t out[3];
+    CHECK_EQUAL(3u, r.read(out));
+    r.trim();
+    CHECK_EQUAL(0u, r.allocated());
+    // Usable again afterwards, from a fresh start.
+    CHECK_EQUAL(3u, r.write(abc));
+    CHECK_EQUAL(3u, r.read(out));
+    CHECK_EQUAL('c', out[2]);
+}

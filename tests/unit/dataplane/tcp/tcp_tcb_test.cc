@@ -1287,10 +1287,44 @@ TEST(TcbCookie, AnAckForAnotherIsnIsRefusedWithRst) {
 
 TEST_GROUP(TcbMemory){};
 
+TEST(TcbMemory, BuffersAreHeldOnlyWhileTheyHoldData) {
+    Pair p;
+    p.open();
+    CHECK_EQUAL(0u, p.a.tcb.buffer_bytes()); // established and idle: nothing allocated
+    p.b.auto_read = false;
+    p.a.tcb.send(as_bytes("EHLO a\r\n"));
+    CHECK_EQUAL(64u * 1024u, p.a.tcb.buffer_bytes()); // the send ring, until acknowledged
+    pump(p.a, p.b, 0);
+    CHECK_EQUAL(0u, p.a.tcb.buffer_bytes());           // acknowledged: freed
+    CHECK_EQUAL(64u * 1024u, p.b.tcb.buffer_bytes()); // unread on the receiving side
+    p.b.auto_read = true;
+    p.b.drain_app();
+    CHECK_EQUAL(0u, p.b.tcb.buffer_bytes()); // read: freed
+    CHECK_EQUAL(std::string("EHLO a\r\n"), p.b.received);
+    // Out-of-order bytes keep the receive ring until the hole is filled,
+    // even while there is nothing in order to read.
+    p.a.tcb.send(as_bytes("0123456789"));
+    auto segs = p.a.output(kMs);
+    CHECK_EQUAL(1u, segs.size());
+    Segment whole = decode(segs[0]);
+    std::vector<std::uint8_t> bytes(whole.payload.begin(), whole.payload.end());
+    Segment tail = whole, head = whole;
+    tail.header.seq = whole.header.seq + 5;
+    tail.payload = std::span<const std::uint8_t>(bytes).subspan(5);
+    head.payload = std::span<const std::uint8_t>(bytes).first(5);
+    p.b.tcb.on_segment(tail, kMs);
+    p.b.drain_app();
+    CHECK_EQUAL(1u, p.b.tcb.ooo_ranges());
+    CHECK_EQUAL(64u * 1024u, p.b.tcb.buffer_bytes());
+    p.b.tcb.on_segment(head, kMs);
+    p.b.drain_app();
+    CHECK_EQUAL(std::string("EHLO a\r\n0123456789"), p.b.received);
+    CHECK_EQUAL(0u, p.b.tcb.buffer_bytes());
+}
+
 TEST(TcbMemory, TimeWaitAndClosedHoldNoBuffers) {
     Pair p;
     p.open();
-    CHECK_EQUAL(2u * 64u * 1024u, p.a.tcb.buffer_bytes());
     transfer(p.a, p.b, "DATA\r\n", 0);
     p.close_both();
     CHECK(p.a.tcb.state() == TcpState::time_wait);
