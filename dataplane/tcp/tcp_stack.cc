@@ -57,6 +57,7 @@ struct TcpStack::Slot {
     bool in_time_wait = false;
     bool dirty = false;
     bool announced = false; // the handler has seen kEstablished (or it is active)
+    bool admitted = false;  // a stateful SYN admission is outstanding (SynAdmission)
 };
 
 TcpStack::TcpStack(const TcpStackSettings& settings, const TcpStackSecrets& secrets,
@@ -212,6 +213,13 @@ std::optional<std::uint32_t> TcpStack::allocate(const FourTuple& t, StreamHandle
 
 void TcpStack::free_slot(std::uint32_t index) {
     Slot& s = slots_[index];
+    if (admission_ && s.passive) {
+        if (s.announced)
+            admission_->on_closed(s.tuple);
+        else if (s.admitted)
+            admission_->on_half_open_gone(s.tuple);
+    }
+    s.admitted = false;
     table_erase(index);
     wheel_unlink(index);
     if (s.in_time_wait)
@@ -328,14 +336,31 @@ void TcpStack::send_reset(const FourTuple& t, const Segment& seg) {
 
 void TcpStack::open_passive(const FourTuple& t, const Segment& seg, StreamHandler& h,
                             std::uint64_t now) {
+    // The peer filter decides before anything is spent on the peer: no
+    // SYN-ACK, no cookie, no state for a refused one.
+    if (admission_) {
+        switch (admission_->on_syn(t, !cookie_mode_, now)) {
+        case SynAdmission::Verdict::accept:
+            break;
+        case SynAdmission::Verdict::drop:
+            return;
+        case SynAdmission::Verdict::reset:
+            send_reset(t, seg);
+            return;
+        }
+    }
     if (cookie_mode_) {
         send_cookie(t, seg, now);
         return;
     }
     auto index = allocate(t, &h, /*passive=*/true);
-    if (!index)
+    if (!index) {
+        if (admission_)
+            admission_->on_half_open_gone(t);
         return; // counted; the peer retries its SYN
+    }
     Slot& s = slots_[*index];
+    s.admitted = admission_ != nullptr;
     s.tcb->listen(make_iss(t, now), ts_offset_for(t));
     s.tcb->on_segment(seg, now);
     if (s.tcb->state() == TcpState::syn_received) {
@@ -438,6 +463,9 @@ void TcpStack::settle(std::uint32_t index, std::uint64_t now) {
         if (ev & app_event::kEstablished) {
             if (s.half_open)
                 leave_half_open(s);
+            if (admission_ && s.passive)
+                admission_->on_established(s.tuple, s.admitted);
+            s.admitted = false;
             stack_counters_.count(s.passive ? TcpStackEvent::accepted : TcpStackEvent::connected);
             s.announced = true;
         }
@@ -659,6 +687,17 @@ void TcpStack::set_user(ConnRef c, std::uintptr_t value) {
 std::uintptr_t TcpStack::user(ConnRef c) const {
     const Slot* s = resolve(c);
     return s ? s->user : 0;
+}
+
+std::uint32_t TcpStack::slots_size() const { return static_cast<std::uint32_t>(slots_.size()); }
+
+ConnRef TcpStack::passive_ref(std::uint32_t index) const {
+    const Slot& s = slots_[index];
+    return s.in_use && s.passive ? ConnRef{index, s.generation} : kNoConn;
+}
+
+const net::Ipv6Addr& TcpStack::remote_of(std::uint32_t index) const {
+    return slots_[index].tuple.remote;
 }
 
 std::optional<ConnInfo> TcpStack::info(ConnRef c) const {

@@ -107,6 +107,30 @@ class SegmentSink {
     virtual void emit(const FourTuple& tuple, const OutSegment& seg) = 0;
 };
 
+// Decides at a SYN, before any state or SYN-ACK exists, whether a peer may
+// open a connection (the peer filter: lists and per-peer limits), and hears
+// how admitted connections end so per-peer counts stay right. Called on the
+// owning lcore only.
+class SynAdmission {
+  public:
+    enum class Verdict : std::uint8_t {
+        accept,
+        drop,  // silently: the peer gets nothing, no state is created
+        reset, // answered with RST, no state is created
+    };
+    virtual ~SynAdmission() = default;
+    // A SYN for a listening port. `stateful` is false when a SYN cookie
+    // will answer it (no half-open entry will exist).
+    virtual Verdict on_syn(const FourTuple& t, bool stateful, std::uint64_t now) = 0;
+    // A passive connection reached ESTABLISHED; `was_half_open` is false for
+    // one completed from a SYN cookie.
+    virtual void on_established(const FourTuple& t, bool was_half_open) = 0;
+    // A stateful half-open entry was freed without reaching ESTABLISHED.
+    virtual void on_half_open_gone(const FourTuple& t) = 0;
+    // An established passive connection was freed.
+    virtual void on_closed(const FourTuple& t) = 0;
+};
+
 struct ConnInfo {
     FourTuple tuple;
     TcpState state;
@@ -126,6 +150,22 @@ class TcpStack {
     ~TcpStack();
     TcpStack(const TcpStack&) = delete;
     TcpStack& operator=(const TcpStack&) = delete;
+
+    // Consults `a` at every SYN from now on (nullptr: accept every SYN).
+    void set_admission(SynAdmission* a) { admission_ = a; }
+
+    // Aborts (RST) every passive connection whose peer `pred(remote)` says
+    // must go, e.g. a peer that was just listed. Returns how many.
+    template <typename Pred>
+    std::size_t abort_peers(Pred&& pred) {
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; i < slots_size(); ++i)
+            if (ConnRef c = passive_ref(i); !(c == kNoConn) && pred(remote_of(i))) {
+                abort(c);
+                ++n;
+            }
+        return n;
+    }
 
     // Accepts connections to `port` on every local address. False when the
     // port is taken or the listener table (8 entries) is full.
@@ -189,6 +229,9 @@ class TcpStack {
 
   private:
     struct Slot;
+    std::uint32_t slots_size() const;
+    ConnRef passive_ref(std::uint32_t index) const; // kNoConn unless an in-use passive slot
+    const net::Ipv6Addr& remote_of(std::uint32_t index) const;
 
     Slot* find(const FourTuple& t);
     std::uint64_t flow_hash(const FourTuple& t) const;
@@ -252,6 +295,7 @@ class TcpStack {
         StreamHandler* handler;
     };
     std::vector<Listener> listeners_;
+    SynAdmission* admission_ = nullptr;
 
     std::uint32_t in_use_ = 0;
     std::uint32_t half_open_ = 0;

@@ -148,6 +148,14 @@ inline Client& Net::client_app() {
     return *apps.back();
 }
 
+// Connects `app` from `from` to `to`'s echo port and runs the network a while.
+inline void client_connect_and_run(Net& n, Host& client, const net::Ipv6Addr& from,
+                                   const net::Ipv6Addr& to, Client& app) {
+    client.stack->connect(from, to, kEchoPort, app, n.now);
+    n.deliver_all();
+    n.run_ms(50);
+}
+
 inline std::string pattern(std::size_t n, std::uint32_t seed) {
     std::mt19937 rng(seed);
     std::string s(n, '\0');

@@ -305,3 +305,79 @@ TEST(TcpStack, SlotStateStaysSmall) {
     // Target of the design: under 1 KB per idle connection without buffers.
     CHECK_TRUE(TcpStack::slot_bytes() < 1024);
 }
+
+namespace {
+// Refuses one address (silently or with RST) and records the lifecycle calls.
+struct Gatekeeper final : SynAdmission {
+    net::Ipv6Addr refused;
+    Verdict refusal = Verdict::drop;
+    int syns = 0, stateless = 0, established = 0, from_cookie = 0, half_open_gone = 0, closed = 0;
+    Verdict on_syn(const FourTuple& t, bool stateful, std::uint64_t) override {
+        ++syns;
+        stateless += !stateful;
+        return t.remote == refused ? refusal : Verdict::accept;
+    }
+    void on_established(const FourTuple&, bool was_half_open) override {
+        ++established;
+        from_cookie += !was_half_open;
+    }
+    void on_half_open_gone(const FourTuple&) override { ++half_open_gone; }
+    void on_closed(const FourTuple&) override { ++closed; }
+};
+} // namespace
+
+TEST(TcpStack, AdmissionRefusesAPeerBeforeAnyStateOrSynAck) {
+    struct Case {
+        SynAdmission::Verdict refusal;
+        std::size_t segments_back; // what the refused peer receives
+    };
+    const Case cases[] = {{SynAdmission::Verdict::drop, 0}, {SynAdmission::Verdict::reset, 1}};
+    for (const auto& c : cases) {
+        Net n;
+        Host srv(n, small_settings(), 1), cli(n, small_settings(), 7);
+        EchoService svc;
+        srv.stack->listen(kEchoPort, svc);
+        Gatekeeper gate;
+        gate.refused = v4("198.18.0.66");
+        gate.refusal = c.refusal;
+        srv.stack->set_admission(&gate);
+        auto sa = v4("192.0.2.1");
+        n.attach(sa, srv);
+        n.attach(gate.refused, cli);
+        Client& app = n.client_app();
+        client_connect_and_run(n, cli, gate.refused, sa, app);
+        LONGS_EQUAL(c.segments_back, srv.sent.size());
+        LONGS_EQUAL(0, srv.stack->connections());
+        LONGS_EQUAL(0, srv.stack->half_open());
+        LONGS_EQUAL(0, gate.established);
+    }
+}
+
+TEST(TcpStack, AdmissionHearsHowEveryAdmittedConnectionEnds) {
+    Gatekeeper gate;
+    server->stack->set_admission(&gate);
+    auto ca = v4("192.0.2.10"), sa = v4("192.0.2.1");
+    net.attach(ca, *client);
+    net.attach(sa, *server);
+    Client& app = net.client_app();
+    app.to_send.assign(100, 'x');
+    client->stack->connect(ca, sa, kEchoPort, app, net.now);
+    net.deliver_all();
+    net.run_ms(100);
+    CHECK_TRUE(app.received == app.to_send);
+    LONGS_EQUAL(1, gate.syns);
+    LONGS_EQUAL(1, gate.established);
+    LONGS_EQUAL(0, gate.from_cookie);
+    LONGS_EQUAL(1, gate.closed);
+    // A half-open entry that never completes (spoofed source) is reported gone.
+    auto spoofed = v4("198.18.0.9");
+    OutSegment o{};
+    o.header.src_port = 1234;
+    o.header.dst_port = kEchoPort;
+    o.header.flags = flags::kSyn;
+    server->stack->input(spoofed, sa, encode({spoofed, sa, 1234, kEchoPort}, o), net.now);
+    net.run_ms(40'000);
+    LONGS_EQUAL(2, gate.syns);
+    LONGS_EQUAL(1, gate.half_open_gone);
+    LONGS_EQUAL(1, gate.closed);
+}
