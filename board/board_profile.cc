@@ -1,6 +1,7 @@
 // board_profile.cc: parser and EAL argument builder (see board_profile.h).
 #include "board_profile.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace smtpgw::board {
@@ -106,6 +107,8 @@ struct Parser {
             if (value != "on" && value != "off")
                 return "fastpath.fault_injection must be on or off";
             board.fault_injection = value == "on";
+        } else if (key.starts_with("peer_filter.")) {
+            return apply_peer_filter(key.substr(12), value);
         } else if (key.starts_with("tcp.")) {
             return apply_tcp(key.substr(4), value);
         } else if (key.starts_with("port.")) {
@@ -113,6 +116,60 @@ struct Parser {
         } else {
             return "unknown key '" + std::string(key) + "'";
         }
+        return {};
+    }
+
+    std::string apply_peer_filter(std::string_view field, std::string_view value) {
+        if (field == "state_file") {
+            if (!value.starts_with("/") && value != "none")
+                return "peer_filter.state_file must be an absolute path or none";
+            board.peer_filter_state_file = value == "none" ? "" : std::string(value);
+        } else if (field == "max_entries") {
+            if (!parse_uint(value, board.peer_filter_max_entries, 16'000'000) ||
+                board.peer_filter_max_entries == 0)
+                return "peer_filter.max_entries must be 1..16000000";
+        } else if (field == "action") {
+            if (value != "drop" && value != "rst")
+                return "peer_filter.action must be drop or rst";
+            board.peer_filter_action =
+                value == "drop" ? filter::ListedAction::drop : filter::ListedAction::reset;
+        } else {
+            return apply_peer_limit(field, value);
+        }
+        return {};
+    }
+
+    // Per-peer limits (filter/peer_limits.h), checked against its ranges.
+    std::string apply_peer_limit(std::string_view field, std::string_view value) {
+        filter::PeerLimitSettings& l = board.peer_limits;
+        constexpr std::string_view kFields[] = {"rate_per_second", "burst", "max_concurrent",
+                                                "max_half_open", "v4_prefix_len", "v6_prefix_len",
+                                                "table_size", "idle_expiry_s"};
+        if (std::find(std::begin(kFields), std::end(kFields), field) == std::end(kFields))
+            return "unknown key 'peer_filter." + std::string(field) + "'";
+        std::uint64_t v = 0;
+        if (!parse_uint(value, v, 1ull << 40))
+            return "peer_filter." + std::string(field) + " must be a number";
+        if (field == "rate_per_second")
+            l.rate_per_second = static_cast<std::uint32_t>(v);
+        else if (field == "burst")
+            l.burst = static_cast<std::uint32_t>(v);
+        else if (field == "max_concurrent")
+            l.max_concurrent = static_cast<std::uint32_t>(v);
+        else if (field == "max_half_open")
+            l.max_half_open = static_cast<std::uint32_t>(v);
+        else if (field == "v4_prefix_len")
+            l.v4_prefix_len = static_cast<std::uint8_t>(std::min<std::uint64_t>(v, 255));
+        else if (field == "v6_prefix_len")
+            l.v6_prefix_len = static_cast<std::uint8_t>(std::min<std::uint64_t>(v, 255));
+        else if (field == "table_size")
+            l.table_size = static_cast<std::size_t>(v);
+        else if (field == "idle_expiry_s")
+            l.idle_expiry_ns = v * 1'000'000'000ull;
+        else
+            return "unknown key 'peer_filter." + std::string(field) + "'";
+        if (auto why = filter::peer_limit_settings_error(l))
+            return "peer_filter." + std::string(field) + ": " + std::string(*why);
         return {};
     }
 

@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "filter/peer_limits.h"
+#include "filter/peer_table.h"
 #include "net/addr.h"
 
 namespace smtpgw::board {
@@ -62,6 +64,11 @@ struct BoardProfile {
     std::string control_socket = "/run/smtpgw/control.sock";
     bool fault_injection = false;      // `set fault` allowed (lab boards only)
     TcpProfile tcp;
+    filter::PeerLimitSettings peer_limits; // per-peer rate, concurrency, half-open
+    std::size_t peer_filter_max_entries = 2'000'000; // list entries (1M target, with room)
+    // Dynamic (TTL) entries persist here across restarts ("": not kept).
+    std::string peer_filter_state_file = "/var/lib/smtpgw/peer-filter.dynamic";
+    filter::ListedAction peer_filter_action = filter::ListedAction::drop;
     std::vector<PortProfile> ports;
 
     const PortProfile* port(std::string_view role) const;

@@ -20,6 +20,7 @@
 #include "board_profile.h"
 #include "command_table.h"
 #include "control_server.h"
+#include "io/peer_filter_control.h"
 #include "io/dataplane.h"
 #include "io/dataplane_cli.h"
 
@@ -105,6 +106,10 @@ int main(int argc, char** argv) {
                    return smtpgw::control::CommandResult::success(table.help_all());
                }});
     smtpgw::io::register_dataplane_commands(table, dp);
+    smtpgw::io::PeerFilterControl peer_filter(dp, board.peer_filter_state_file,
+                                              board.peer_filter_max_entries);
+    peer_filter.register_commands(table);
+    dp.set_listed_action(board.peer_filter_action);
 
     smtpgw::control::ControlServer server(board.control_socket, table);
     if (auto err = server.start(); !err.empty()) {
@@ -117,11 +122,15 @@ int main(int argc, char** argv) {
         dp.stop();
         return 1;
     }
+    if (auto err = peer_filter.start(); !err.empty())
+        std::fprintf(stderr, "smtpgw: peer filter: %s (starting with an empty table)\n", err.c_str());
     std::fprintf(stderr, "smtpgw: ready: board %s, %zu ports, %zu fast-path lcores, control %s\n",
                  board.name.c_str(), dp.ports().size(), dp.workers().size(),
                  board.control_socket.c_str());
-    while (!g_stop)
+    while (!g_stop) {
         server.poll_once(100);
+        peer_filter.tick(); // dynamic entries expire here, off the fast path
+    }
     std::fprintf(stderr, "smtpgw: stopping\n");
     dp.stop();
     std::fprintf(stderr, "smtpgw: stopped\n");

@@ -6,7 +6,9 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include <sys/random.h>
@@ -102,11 +104,47 @@ std::string Dataplane::setup_tcp() {
             cfg.relay.remote6 = *t.relay_target6;
         }
     }
+    // RCU for the peer table: one reader thread id per worker.
+    auto nthreads = static_cast<std::uint32_t>(workers_.size());
+    qsbr_ = static_cast<rte_rcu_qsbr*>(
+        rte_zmalloc("peer_table_qsbr", rte_rcu_qsbr_get_memsize(nthreads), RTE_CACHE_LINE_SIZE));
+    if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, nthreads) != 0)
+        return "RCU state for the peer filter: " + std::string(rte_strerror(rte_errno));
+    filter::PeerLimitSettings limits = board_.peer_limits;
+    filter::PeerHashKey limits_key;
+    if (getrandom(&limits_key, sizeof limits_key, 0) != static_cast<ssize_t>(sizeof limits_key))
+        return "getrandom failed: no key for the per-peer limits table";
     for (std::size_t i = 0; i < workers_.size(); ++i) {
+        WorkerState& w = *workers_[i];
         cfg.stack.owner_index = static_cast<std::uint16_t>(i);
-        workers_[i]->tcp = std::make_unique<TcpAdapter>(*workers_[i], cfg);
+        w.tcp = std::make_unique<TcpAdapter>(w, cfg);
+        w.qsbr = qsbr_;
+        w.qsbr_id = static_cast<unsigned>(i);
+        rte_rcu_qsbr_thread_register(qsbr_, w.qsbr_id);
+        w.peer_filter = std::make_unique<filter::PeerFilter>(peer_table_, listed_action_, limits,
+                                                             limits_key, w.filter_events);
+        w.tcp->stack().set_admission(w.peer_filter.get());
     }
     return {};
+}
+
+std::uint64_t Dataplane::publish_peer_table(std::unique_ptr<const filter::PeerTable> table) {
+    const filter::PeerTable* old = peer_table_.exchange(table.release(), std::memory_order_acq_rel);
+    auto t0 = std::chrono::steady_clock::now();
+    // Every online lcore passes a quiescent state (one loop iteration):
+    // none can still hold `old`.
+    if (qsbr_)
+        rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+    auto waited = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+    delete old;
+    for (auto& w : workers_) {
+        auto req = std::make_unique<ControlRequest>();
+        req->kind = RequestKind::enforce_peer_filter;
+        w->mailbox.call(std::move(req), 1000);
+    }
+    return static_cast<std::uint64_t>(waited);
 }
 
 std::string Dataplane::setup_port(PortInfo& info, const board::PortProfile& profile) {
@@ -179,7 +217,11 @@ void Dataplane::stop() {
     for (auto& w : workers_) {
         release_worker_frames(*w);
         w->tcp.reset(); // the TCP stack's services and held frames go before the pool
+        w->peer_filter.reset();
     }
+    delete peer_table_.exchange(nullptr);
+    rte_free(qsbr_);
+    qsbr_ = nullptr;
     for (auto& p : ports_) {
         rte_eth_dev_stop(p.port_id);
         rte_eth_dev_close(p.port_id);

@@ -20,6 +20,7 @@
 #include "io/worker.h"
 
 struct rte_mempool;
+struct rte_rcu_qsbr;
 
 namespace smtpgw::io {
 
@@ -55,6 +56,15 @@ class Dataplane {
     // Sets fault injection on the port with `role` on every lcore. Error
     // contract: empty, or why not (board does not allow it, bad settings).
     std::string set_fault(std::string_view role, const net::FaultSettings& f);
+    // Publishes `table` as the peer filter's table (nullptr: nothing listed),
+    // waits until no lcore can still read the old one (RCU), frees it, then
+    // has every lcore reset connections of peers the new table lists.
+    // Returns the microseconds the swap waited for the lcores.
+    std::uint64_t publish_peer_table(std::unique_ptr<const filter::PeerTable> table);
+    const filter::PeerTable* peer_table() const { return peer_table_.load(); }
+    void set_listed_action(filter::ListedAction a) { listed_action_.store(a); }
+    filter::ListedAction listed_action() const { return listed_action_.load(); }
+
     // TCP idle timeout for new connections on every lcore (0: never).
     std::string set_tcp_idle_timeout(std::uint64_t ns);
     // The settings last applied per role (absent: off).
@@ -73,6 +83,11 @@ class Dataplane {
     bool running_ = false;
     std::chrono::steady_clock::time_point started_at_{};
     std::map<std::string, net::FaultSettings, std::less<>> faults_;
+    // The peer filter's table, read by every lcore; replaced by
+    // publish_peer_table() only (RCU with rte_rcu_qsbr).
+    std::atomic<const filter::PeerTable*> peer_table_{nullptr};
+    std::atomic<filter::ListedAction> listed_action_{filter::ListedAction::drop};
+    rte_rcu_qsbr* qsbr_ = nullptr;
 };
 
 } // namespace smtpgw::io

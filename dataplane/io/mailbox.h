@@ -28,6 +28,7 @@ enum class RequestKind : std::uint8_t {
     snapshot_tcp,       // copy the TCP connection table (up to the reserved size)
     set_fault,          // replace one port's fault injection settings
     set_tcp_idle,       // TCP idle timeout for new connections
+    enforce_peer_filter, // reset connections of peers the new table lists
 };
 
 struct ControlRequest {

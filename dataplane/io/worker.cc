@@ -4,11 +4,14 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <sys/prctl.h>
 #include <time.h>
 
 #include "io/tcp_adapter.h"
+#include "net/byte_order.h"
+#include "net/wire.h"
 
 namespace smtpgw::io {
 
@@ -103,6 +106,16 @@ void answer(WorkerState& w, ControlRequest& req, std::uint64_t now_ns) {
             p.tx_fault.injector.configure(tx);
         }
         break;
+    case RequestKind::enforce_peer_filter:
+        // Peers that became listed lose their connections (RST), here on
+        // the lcore that owns them.
+        if (w.tcp && w.peer_filter) {
+            std::size_t n = w.tcp->stack().abort_peers(
+                [&](const net::Ipv6Addr& peer) { return w.peer_filter->listed(peer); });
+            for (std::size_t i = 0; i < n; ++i)
+                w.filter_events.count(filter::PeerFilterEvent::reset_when_listed);
+        }
+        break;
     case RequestKind::set_tcp_idle:
         if (w.tcp)
             w.tcp->stack().set_idle_timeout(req.idle_timeout_ns);
@@ -163,21 +176,77 @@ void process_frame(WorkerState& w, WorkerPort& p, rte_mbuf* m, std::uint64_t now
     rte_pktmbuf_free(m);
 }
 
+// The IPv4 source of a plain SYN (no ACK/RST/FIN) in `m`, or 0: just enough
+// parsing to read the fields safely; full validation follows for the rest.
+std::uint32_t syn_source_v4(const rte_mbuf* m) {
+    using namespace net::wire;
+    if (rte_pktmbuf_data_len(m) < kEtherHeaderLen + kIpv4MinHeaderLen + 20)
+        return 0;
+    const auto* f = rte_pktmbuf_mtod(m, const std::uint8_t*);
+    if (net::load_be16(f + kEtherType) != kEtherTypeIpv4)
+        return 0;
+    const std::uint8_t* ip = f + kEtherHeaderLen;
+    std::size_t ihl = (ip[kIpv4VerIhl] & 0x0f) * 4u;
+    if ((ip[kIpv4VerIhl] >> 4) != 4 || ihl < kIpv4MinHeaderLen || ip[kIpv4Proto] != kProtoTcp ||
+        rte_pktmbuf_data_len(m) < kEtherHeaderLen + ihl + 20 ||
+        (net::load_be16(ip + kIpv4FragOff) & kIpv4FragOffsetMask) != 0)
+        return 0;
+    std::uint8_t flags = ip[ihl + 13];
+    if ((flags & (tcp::flags::kSyn | tcp::flags::kAck | tcp::flags::kRst | tcp::flags::kFin)) !=
+        tcp::flags::kSyn)
+        return 0;
+    return net::load_be32(ip + kIpv4Src);
+}
+
+// Listed IPv4 SYNs are dropped here, before anything else is spent on them
+// (the headline: no SYN-ACK, no state, almost no cycles). Lookups are
+// batched with prefetches. Returns the frames left, compacted in `rx`.
+std::uint16_t drop_listed_syns(WorkerState& w, rte_mbuf** rx, std::uint16_t n) {
+    if (!w.peer_filter || w.peer_filter->action() != filter::ListedAction::drop)
+        return n;
+    const filter::PeerTable* table = w.peer_filter->table();
+    if (!table)
+        return n;
+    std::uint32_t src[kBurst];
+    for (std::uint16_t i = 0; i < n; ++i)
+        if ((src[i] = syn_source_v4(rx[i])) != 0)
+            table->prefetch_v4(src[i]);
+    for (std::uint16_t i = 0; i < n; ++i)
+        if (src[i] != 0)
+            table->prefetch_bitmap_v4(src[i]);
+    std::uint16_t kept = 0, dropped = 0;
+    rte_mbuf* drop[kBurst];
+    for (std::uint16_t i = 0; i < n; ++i) {
+        if (src[i] != 0 && table->listed_v4(src[i]))
+            drop[dropped++] = rx[i];
+        else
+            rx[kept++] = rx[i];
+    }
+    if (dropped != 0) {
+        w.filter_events.by_reason[static_cast<std::size_t>(filter::PeerFilterEvent::listed_dropped)]
+            .add(dropped);
+        rte_pktmbuf_free_bulk(drop, dropped);
+    }
+    return kept;
+}
+
 // Runs one burst on one port queue; returns how many frames arrived.
 std::uint16_t poll_port(WorkerState& w, WorkerPort& p, std::uint64_t now_ns) {
     rte_mbuf* rx[kBurst];
-    std::uint16_t n = rte_eth_rx_burst(p.port_id, p.queue, rx, kBurst);
+    std::uint16_t received = rte_eth_rx_burst(p.port_id, p.queue, rx, kBurst);
     std::uint64_t bytes = 0;
+    for (std::uint16_t i = 0; i < received; ++i)
+        bytes += rte_pktmbuf_pkt_len(rx[i]);
+    std::uint16_t n = drop_listed_syns(w, rx, received);
     for (std::uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = rx[i];
-        bytes += rte_pktmbuf_pkt_len(m);
         if (p.rx_fault.injector.active())
             m = apply_faults(w, p.rx_fault, m, now_ns,
                              [&](rte_mbuf* dup) { process_frame(w, p, dup, now_ns); });
         if (m)
             process_frame(w, p, m, now_ns);
     }
-    p.stats.rx_packets.add(n);
+    p.stats.rx_packets.add(received);
     p.stats.rx_bytes.add(bytes);
     // Frames whose injected delay is over, in both directions.
     rte_mbuf* due[kBurst];
@@ -187,7 +256,7 @@ std::uint16_t poll_port(WorkerState& w, WorkerPort& p, std::uint64_t now_ns) {
     if (!p.tx_fault.held.empty())
         for (std::size_t k = p.tx_fault.held.release(now_ns, due, kBurst), i = 0; i < k; ++i)
             batch_frame(w, p, due[i]);
-    return n;
+    return received;
 }
 
 // Frames steered here by other lcores: processed as if received here, on
@@ -256,9 +325,13 @@ int worker_main(void* arg) {
     unsigned idle_polls = 0, nap_us = kFirstNapUs;
     std::uint64_t iteration = 0;
     std::uint64_t last = rte_get_tsc_cycles();
+    if (w.qsbr)
+        rte_rcu_qsbr_thread_online(w.qsbr, w.qsbr_id);
     while (!w.stop->load(std::memory_order_relaxed)) {
         std::uint64_t now_ns = tsc_to_ns(last);
         unsigned got = worker_iteration(w, now_ns);
+        if (w.qsbr) // no reference to a peer table is held between iterations
+            rte_rcu_qsbr_quiescent(w.qsbr, w.qsbr_id);
         if ((++iteration % kMailboxPollInterval) == 0) {
             if (ControlRequest* req = w.mailbox.poll()) {
                 answer(w, *req, now_ns);
@@ -278,6 +351,8 @@ int worker_main(void* arg) {
         (got ? w.busy_cycles : w.idle_cycles).add(t - last);
         last = t;
     }
+    if (w.qsbr)
+        rte_rcu_qsbr_thread_offline(w.qsbr, w.qsbr_id);
     return 0;
 }
 

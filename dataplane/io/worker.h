@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "filter/peer_filter.h"
 #include "io/delay_line.h"
 #include "io/mailbox.h"
 #include "net/counters.h"
@@ -26,6 +27,7 @@
 
 struct rte_mbuf;
 struct rte_mempool;
+struct rte_rcu_qsbr;
 
 namespace smtpgw::io {
 
@@ -86,6 +88,13 @@ struct WorkerState {
     tcp::TcpCounters tcp_events;
     tcp::TcpStackCounters tcp_stack_events;
     std::unique_ptr<TcpAdapter> tcp;
+    // The peer filter: the TCP stack's SYN admission on this lcore.
+    filter::PeerFilterCounters filter_events;
+    std::unique_ptr<filter::PeerFilter> peer_filter;
+    // RCU: this lcore reports a quiescent state once per loop iteration, so
+    // the control plane knows when a replaced peer table is no longer read.
+    rte_rcu_qsbr* qsbr = nullptr;
+    unsigned qsbr_id = 0;
     // Frames other lcores received for connections this lcore owns (active
     // opens: the reply's RSS queue need not be ours). Multi-producer,
     // single-consumer; `peers` are every worker, by owner index.

@@ -464,7 +464,7 @@ void TcpStack::settle(std::uint32_t index, std::uint64_t now) {
             if (s.half_open)
                 leave_half_open(s);
             if (admission_ && s.passive)
-                admission_->on_established(s.tuple, s.admitted);
+                admission_->on_established(s.tuple, s.admitted, now);
             s.admitted = false;
             stack_counters_.count(s.passive ? TcpStackEvent::accepted : TcpStackEvent::connected);
             s.announced = true;

@@ -124,7 +124,7 @@ class SynAdmission {
     virtual Verdict on_syn(const FourTuple& t, bool stateful, std::uint64_t now) = 0;
     // A passive connection reached ESTABLISHED; `was_half_open` is false for
     // one completed from a SYN cookie.
-    virtual void on_established(const FourTuple& t, bool was_half_open) = 0;
+    virtual void on_established(const FourTuple& t, bool was_half_open, std::uint64_t now) = 0;
     // A stateful half-open entry was freed without reaching ESTABLISHED.
     virtual void on_half_open_gone(const FourTuple& t) = 0;
     // An established passive connection was freed.

@@ -11,6 +11,7 @@ time; prints one JSON line.
                              clean FIN exchange proves the connection lived
   vanish GW_MAC SRC PORT     handshake, then silence (the idle timeout must free it)
   synflood GW_MAC COUNT      COUNT SYNs from random sources in 198.18.0.0/15
+  silent GW_MAC SRC PORT N   N SYNs from SRC: count every frame the gateway sends to SRC
 """
 import json
 import random
@@ -150,12 +151,24 @@ def synflood(gw_mac, count):
     return {"sent": count, "seconds": round(time.monotonic() - t0, 3)}
 
 
+def silent(gw_mac, src, port, count):
+    p = Peer(gw_mac, src, port)
+    for i in range(count):
+        p.send("S", seq=(p.seq + i * 100000) % 2**32, options=[("MSS", 1460)])
+        time.sleep(0.05)
+    replies = p.replies(1.5)
+    p.stop()
+    return {"syns": count, "frames_from_gateway": len(replies)}
+
+
 def main():
     mode = sys.argv[1]
     if mode == "established":
         r = established(sys.argv[2], sys.argv[3])
     elif mode == "vanish":
         r = vanish(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif mode == "silent":
+        r = silent(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "synflood":
         r = synflood(sys.argv[2], int(sys.argv[3]))
     else:

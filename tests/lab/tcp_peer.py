@@ -10,6 +10,9 @@ prints one JSON line with what it saw.
   short HOST PORT COUNT         COUNT short echo connections in a row
   abort HOST PORT               connect, send, close with RST (SO_LINGER 0)
   serve-echo ADDR PORT SECONDS  kernel echo server (for the relay), stops itself
+  connect SRC HOST PORT TIMEOUT one connection from source SRC: did it open?
+  hold SRC HOST PORT SECONDS    open from SRC, then wait: closed by RST, or still open?
+  burst SRC HOST PORT COUNT     COUNT connections from SRC as fast as possible (1 s timeout)
 """
 import hashlib
 import json
@@ -146,6 +149,46 @@ def serve_echo(addr, port, seconds):
     return {"served": served[0]}
 
 
+def connect_from(src, host, port, timeout):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect((host, port))
+    return s
+
+
+def connect_once(src, host, port, timeout):
+    try:
+        connect_from(src, host, port, timeout).close()
+        return {"connected": True}
+    except (socket.timeout, OSError) as e:
+        return {"connected": False, "error": type(e).__name__}
+
+
+def hold(src, host, port, seconds):
+    s = connect_from(src, host, port, 5)
+    s.settimeout(seconds)
+    try:
+        data = s.recv(1)
+        return {"reset": False, "eof": data == b""}
+    except ConnectionResetError:
+        return {"reset": True}
+    except socket.timeout:
+        return {"reset": False, "open": True}
+
+
+def burst(src, host, port, count):
+    ok = 0
+    for _ in range(count):
+        try:
+            connect_from(src, host, port, 1).close()
+            ok += 1
+        except (socket.timeout, OSError):
+            pass
+    return {"count": count, "connected": ok}
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "echo":
@@ -160,6 +203,12 @@ def main():
         r = abort(args[0], int(args[1]))
     elif mode == "serve-echo":
         r = serve_echo(args[0], int(args[1]), float(args[2]))
+    elif mode == "connect":
+        r = connect_once(args[0], args[1], int(args[2]), float(args[3]))
+    elif mode == "hold":
+        r = hold(args[0], args[1], int(args[2]), float(args[3]))
+    elif mode == "burst":
+        r = burst(args[0], args[1], int(args[2]), int(args[3]))
     else:
         sys.exit("unknown mode " + mode)
     print(json.dumps(r), flush=True)

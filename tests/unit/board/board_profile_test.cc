@@ -236,6 +236,24 @@ TEST(BoardProfile, MinimalProfileGetsTheDocumentedDefaults) {
     UNSIGNED_LONGS_EQUAL(256, b.tcp.syn_backlog_high);
     UNSIGNED_LONGS_EQUAL(128, b.tcp.syn_backlog_low);
     UNSIGNED_LONGS_EQUAL(4096, b.tcp.time_wait_max);
+    STRCMP_EQUAL("/var/lib/smtpgw/peer-filter.dynamic", b.peer_filter_state_file.c_str());
+    CHECK_TRUE(b.peer_filter_action == smtpgw::filter::ListedAction::drop);
+    UNSIGNED_LONGS_EQUAL(10, b.peer_limits.rate_per_second);
+}
+
+TEST(BoardProfile, PeerFilterKeysSetTheLimitsAndRefuseOutOfRangeValues) {
+    BoardProfile b = parse_ok(kMinimal + "peer_filter.rate_per_second = 50\npeer_filter.burst = 100\n"
+                                         "peer_filter.v4_prefix_len = 24\npeer_filter.action = rst\n"
+                                         "peer_filter.state_file = none\n",
+                              "t.conf");
+    UNSIGNED_LONGS_EQUAL(50, b.peer_limits.rate_per_second);
+    UNSIGNED_LONGS_EQUAL(100, b.peer_limits.burst);
+    UNSIGNED_LONGS_EQUAL(24, b.peer_limits.v4_prefix_len);
+    CHECK_TRUE(b.peer_filter_action == smtpgw::filter::ListedAction::reset);
+    CHECK_TRUE(b.peer_filter_state_file.empty());
+    // The limits module names the problem.
+    std::string err = parse_error(kMinimal + "peer_filter.v4_prefix_len = 8\n");
+    STRCMP_CONTAINS("t.conf:8: peer_filter.v4_prefix_len: ", err.c_str());
 }
 
 TEST(BoardProfile, CommentsBlankLinesCrLfAndBlanksAroundTokensAreAccepted) {
@@ -321,6 +339,11 @@ TEST(BoardProfile, BadLinesAreRefusedWithFileLineAndReason) {
         {"tcp.relay_target4 = 198.51.100", "tcp.relay_target4 must be an IPv4 address"},
         {"tcp.relay_target6 = 2001:db8::g", "tcp.relay_target6 must be an IPv6 address"},
         {"tcp.window = 5", "unknown key 'tcp.window'"},
+        {"peer_filter.state_file = var/x", "peer_filter.state_file must be an absolute path or none"},
+        {"peer_filter.max_entries = 0", "peer_filter.max_entries must be 1..16000000"},
+        {"peer_filter.action = reject", "peer_filter.action must be drop or rst"},
+        {"peer_filter.rate_per_second = x", "peer_filter.rate_per_second must be a number"},
+        {"peer_filter.colour = red", "unknown key 'peer_filter.colour'"},
     };
     for (const auto& c : cases) {
         const std::string want = std::string("t.conf:8: ") + c.reason;

@@ -317,7 +317,7 @@ struct Gatekeeper final : SynAdmission {
         stateless += !stateful;
         return t.remote == refused ? refusal : Verdict::accept;
     }
-    void on_established(const FourTuple&, bool was_half_open) override {
+    void on_established(const FourTuple&, bool was_half_open, std::uint64_t) override {
         ++established;
         from_cookie += !was_half_open;
     }

@@ -1,0 +1,72 @@
+// peer_filter.cc: SYN admission by lists and per-peer limits (see peer_filter.h).
+#include "filter/peer_filter.h"
+
+#include <array>
+
+namespace smtpgw::filter {
+
+namespace {
+constexpr std::array<net::ReasonInfo, kPeerFilterEventCount> kInfo{{
+#define SMTPGW_PEER_FILTER_EVENT(name, severity, sentence) {#name, net::Severity::severity, sentence},
+#include "filter/peer_filter_events.def"
+#undef SMTPGW_PEER_FILTER_EVENT
+}};
+} // namespace
+
+const net::ReasonInfo& peer_filter_event_info(PeerFilterEvent e) {
+    return kInfo[static_cast<std::size_t>(e)];
+}
+
+PeerFilter::PeerFilter(const std::atomic<const PeerTable*>& table,
+                       const std::atomic<ListedAction>& action, const PeerLimitSettings& limits,
+                       const PeerHashKey& key, PeerFilterCounters& counters)
+    : table_(table), action_(action), limits_(limits, key), counters_(counters) {}
+
+tcp::SynAdmission::Verdict PeerFilter::on_syn(const tcp::FourTuple& t, bool stateful,
+                                              std::uint64_t now) {
+    counters_.count(PeerFilterEvent::syn_checked);
+    // Lists first: a listed peer costs one lookup and nothing else.
+    if (listed(t.remote)) {
+        if (action_.load(std::memory_order_relaxed) == ListedAction::reset) {
+            counters_.count(PeerFilterEvent::listed_reset);
+            return Verdict::reset;
+        }
+        counters_.count(PeerFilterEvent::listed_dropped);
+        return Verdict::drop;
+    }
+    switch (limits_.on_syn(t.remote, now)) {
+    case PeerVerdict::allow:
+        break;
+    case PeerVerdict::rate_exceeded:
+        counters_.count(PeerFilterEvent::rate_limited);
+        return Verdict::drop;
+    case PeerVerdict::too_many_connections:
+        counters_.count(PeerFilterEvent::too_many_connections);
+        return Verdict::drop;
+    case PeerVerdict::too_many_half_open:
+        counters_.count(PeerFilterEvent::too_many_half_open);
+        return Verdict::drop;
+    case PeerVerdict::table_full:
+    case PeerVerdict::count_:
+        counters_.count(PeerFilterEvent::limits_table_full);
+        return Verdict::drop;
+    }
+    // A SYN cookie keeps no half-open entry: release the count at once (the
+    // rate token stays spent).
+    if (!stateful)
+        limits_.on_half_open_failed(t.remote);
+    return Verdict::accept;
+}
+
+void PeerFilter::on_established(const tcp::FourTuple& t, bool was_half_open, std::uint64_t now) {
+    if (was_half_open)
+        limits_.on_established(t.remote);
+    else // counted now; a limit it would break was already checked at its SYN
+        limits_.on_cookie_established(t.remote, now);
+}
+
+void PeerFilter::on_half_open_gone(const tcp::FourTuple& t) { limits_.on_half_open_failed(t.remote); }
+
+void PeerFilter::on_closed(const tcp::FourTuple& t) { limits_.on_closed(t.remote); }
+
+} // namespace smtpgw::filter

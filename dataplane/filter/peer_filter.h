@@ -1,0 +1,68 @@
+// peer_filter.h: the peer filter as the TCP stack's SYN admission: a listed
+// peer is refused at its SYN (silently by default, so it learns nothing and
+// costs nothing), then per-peer limits (rate, concurrency, half-open) apply.
+//
+// Purpose: the product's headline, on the fast path. One PeerFilter per
+// lcore; the compiled PeerTable is shared read-only by every lcore and
+// replaced whole by the control plane (RCU: the lcore reads the pointer once
+// per SYN and reports a quiescent state once per loop iteration, so the old
+// table is freed only when no lcore can still be reading it).
+// Security: lookups never allocate or block; every refusal is counted by
+// reason (peer_filter_events.def), never logged per packet; the limits
+// table is bounded (peer_limits.h).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "filter/peer_limits.h"
+#include "filter/peer_table.h"
+#include "net/counters.h"
+#include "tcp/tcp_stack.h"
+
+namespace smtpgw::filter {
+
+enum class PeerFilterEvent : std::uint8_t {
+#define SMTPGW_PEER_FILTER_EVENT(name, severity, sentence) name,
+#include "filter/peer_filter_events.def"
+#undef SMTPGW_PEER_FILTER_EVENT
+    count_
+};
+inline constexpr std::size_t kPeerFilterEventCount = static_cast<std::size_t>(PeerFilterEvent::count_);
+const net::ReasonInfo& peer_filter_event_info(PeerFilterEvent e);
+using PeerFilterCounters = net::CounterTable<PeerFilterEvent, kPeerFilterEventCount>;
+
+class PeerFilter final : public tcp::SynAdmission {
+  public:
+    // `table` is the published table pointer (nullptr: nothing listed);
+    // `action` is read at every SYN. Both and `counters` outlive the filter.
+    PeerFilter(const std::atomic<const PeerTable*>& table, const std::atomic<ListedAction>& action,
+               const PeerLimitSettings& limits, const PeerHashKey& key,
+               PeerFilterCounters& counters);
+
+    Verdict on_syn(const tcp::FourTuple& t, bool stateful, std::uint64_t now) override;
+    void on_established(const tcp::FourTuple& t, bool was_half_open, std::uint64_t now) override;
+    void on_half_open_gone(const tcp::FourTuple& t) override;
+    void on_closed(const tcp::FourTuple& t) override;
+
+    // True when the current table lists `peer` (used to reset connections
+    // of peers that became listed).
+    bool listed(const net::Ipv6Addr& peer) const {
+        const PeerTable* t = table_.load(std::memory_order_acquire);
+        return t && t->listed(peer);
+    }
+    const PeerLimits& limits() const { return limits_; }
+    // The current table (may be null) and action, for the burst-level
+    // early drop in the worker loop.
+    const PeerTable* table() const { return table_.load(std::memory_order_acquire); }
+    ListedAction action() const { return action_.load(std::memory_order_relaxed); }
+
+  private:
+    const std::atomic<const PeerTable*>& table_;
+    const std::atomic<ListedAction>& action_;
+    PeerLimits limits_;
+    PeerFilterCounters& counters_;
+};
+
+} // namespace smtpgw::filter

@@ -1,0 +1,388 @@
+// peer_filter_control.cc: sources, rebuilds and commands of the peer filter
+// (see peer_filter_control.h).
+#include "io/peer_filter_control.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "filter/peer_list_parser.h"
+#include "io/worker.h"
+
+namespace smtpgw::io {
+
+using control::CommandArgs;
+using control::CommandResult;
+using filter::PeerListKind;
+using filter::PeerPrefix;
+
+namespace {
+
+constexpr std::size_t kMaxListFileBytes = 512u << 20; // a list file, read whole: bounded
+constexpr std::uint64_t kMaxTtlSeconds = 365ull * 24 * 3600;
+
+std::string kind_name(PeerListKind k) { return k == PeerListKind::black ? "black" : "white"; }
+
+std::optional<PeerListKind> parse_kind(const std::string& s) {
+    if (s == "black")
+        return PeerListKind::black;
+    if (s == "white")
+        return PeerListKind::white;
+    return std::nullopt;
+}
+
+// "ADDRESS[/LEN]" for either family, normalised (host bits cleared).
+std::optional<PeerPrefix> parse_prefix(const std::string& text) {
+    PeerPrefix p;
+    std::string t = text;
+    if (t.find('/') == std::string::npos)
+        t += t.find(':') == std::string::npos ? "/32" : "/128";
+    if (auto v4 = net::parse_ipv4_prefix(t)) {
+        p.v4 = *v4;
+        std::uint32_t mask = v4->length == 0 ? 0 : ~0u << (32 - v4->length);
+        p.v4.addr.value &= mask;
+        return p;
+    }
+    if (auto v6 = net::parse_ipv6_prefix(t)) {
+        p.is_v6 = true;
+        p.v6 = *v6;
+        for (std::size_t i = 0; i < 16; ++i) {
+            int keep = std::clamp(static_cast<int>(v6->length) - static_cast<int>(i) * 8, 0, 8);
+            p.v6.addr.bytes[i] &= static_cast<std::uint8_t>(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff);
+        }
+        return p;
+    }
+    return std::nullopt;
+}
+
+std::string prefix_text(const PeerPrefix& p) {
+    return p.is_v6 ? net::to_string(p.v6) : net::to_string(p.v4);
+}
+
+bool covers(const PeerPrefix& p, const net::Ipv6Addr& a) {
+    if (a.is_v4_mapped() != !p.is_v6)
+        return false;
+    if (!p.is_v6) {
+        std::uint32_t mask = p.v4.length == 0 ? 0 : ~0u << (32 - p.v4.length);
+        return (net::v4_unmapped(a).value & mask) == (p.v4.addr.value & mask);
+    }
+    return p.v6.contains(a);
+}
+
+} // namespace
+
+PeerFilterControl::PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries)
+    : dp_(dp), state_file_(std::move(state_file)), max_entries_(max_entries) {}
+
+std::vector<const PeerFilterControl::Entry*> PeerFilterControl::all_entries() const {
+    std::vector<const Entry*> out;
+    for (const auto& [k, e] : runtime_)
+        out.push_back(&e);
+    for (const auto& [k, e] : dynamic_)
+        out.push_back(&e);
+    for (const auto& [path, f] : files_)
+        for (const auto& e : f.entries)
+            out.push_back(&e);
+    return out;
+}
+
+std::string PeerFilterControl::rebuild() {
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<PeerPrefix> prefixes;
+    for (const Entry* e : all_entries())
+        prefixes.push_back(e->prefix);
+    auto table = std::make_unique<filter::PeerTable>();
+    if (auto why = table->build(prefixes, max_entries_); !why.empty())
+        return why;
+    last_build_us_ = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+    last_entries_ = prefixes.size();
+    last_swap_wait_us_ = dp_.publish_peer_table(std::move(table));
+    return {};
+}
+
+std::string PeerFilterControl::start() {
+    if (state_file_.empty())
+        return rebuild();
+    std::ifstream in(state_file_);
+    std::string line;
+    auto now = std::chrono::system_clock::now();
+    // Format: "PREFIX EXPIRY_UNIX_SECONDS" per line; our own file, but still
+    // read defensively: a bad line is skipped, never fatal.
+    while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::string prefix;
+        long long expiry = 0;
+        if (!(ls >> prefix >> expiry))
+            continue;
+        auto p = parse_prefix(prefix);
+        auto when = std::chrono::system_clock::time_point(std::chrono::seconds(expiry));
+        if (!p || when <= now)
+            continue;
+        p->kind = PeerListKind::black;
+        dynamic_[prefix_text(*p)] = Entry{*p, prefix_text(*p), "dynamic", {}, when};
+    }
+    return rebuild();
+}
+
+void PeerFilterControl::save_dynamic() const {
+    if (state_file_.empty())
+        return;
+    std::error_code ec; // a missing directory is made; a failure only loses persistence
+    std::filesystem::create_directories(std::filesystem::path(state_file_).parent_path(), ec);
+    std::string tmp = state_file_ + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        for (const auto& [k, e] : dynamic_)
+            out << k << ' '
+                << std::chrono::duration_cast<std::chrono::seconds>(e.expires.time_since_epoch()).count()
+                << '\n';
+    }
+    std::rename(tmp.c_str(), state_file_.c_str()); // atomic: a crash leaves the old or the new file
+}
+
+void PeerFilterControl::tick() {
+    auto now = std::chrono::system_clock::now();
+    bool changed = false;
+    for (auto it = dynamic_.begin(); it != dynamic_.end();) {
+        if (it->second.expires <= now) {
+            it = dynamic_.erase(it);
+            changed = true;
+        } else {
+            ++it;
+        }
+    }
+    if (changed) {
+        save_dynamic();
+        rebuild();
+    }
+}
+
+CommandResult PeerFilterControl::add(const std::string& text, PeerListKind kind) {
+    auto p = parse_prefix(text);
+    if (!p)
+        return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address or prefix");
+    p->kind = kind;
+    std::string key = prefix_text(*p);
+    auto previous = runtime_.find(key);
+    std::optional<Entry> old;
+    if (previous != runtime_.end())
+        old = previous->second;
+    runtime_[key] = Entry{*p, key, "runtime", {}, {}};
+    if (auto why = rebuild(); !why.empty()) {
+        if (old)
+            runtime_[key] = *old;
+        else
+            runtime_.erase(key);
+        return CommandResult::failure(why);
+    }
+    return CommandResult::success(key + " added to the " + kind_name(kind) + "list\n");
+}
+
+CommandResult PeerFilterControl::del(const std::string& text) {
+    auto p = parse_prefix(text);
+    if (!p)
+        return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address or prefix");
+    std::string key = prefix_text(*p);
+    std::size_t n = runtime_.erase(key) + dynamic_.erase(key);
+    if (n == 0)
+        return CommandResult::failure(key + " is not a run-time or dynamic entry");
+    save_dynamic();
+    rebuild();
+    return CommandResult::success(key + " removed\n");
+}
+
+CommandResult PeerFilterControl::block(const std::string& text, std::uint64_t seconds) {
+    auto p = parse_prefix(text);
+    if (!p)
+        return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address or prefix");
+    if (seconds == 0 || seconds > kMaxTtlSeconds)
+        return CommandResult::failure("SECONDS must be 1.." + std::to_string(kMaxTtlSeconds));
+    p->kind = PeerListKind::black;
+    std::string key = prefix_text(*p);
+    auto expires = std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+    dynamic_[key] = Entry{*p, key, "dynamic", {}, expires};
+    if (auto why = rebuild(); !why.empty()) {
+        dynamic_.erase(key);
+        return CommandResult::failure(why);
+    }
+    save_dynamic();
+    return CommandResult::success(key + " blacklisted for " + std::to_string(seconds) + " s\n");
+}
+
+CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return CommandResult::failure(path + ": cannot open");
+    std::string text;
+    text.resize(kMaxListFileBytes + 1);
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxListFileBytes)
+        return CommandResult::failure(path + ": larger than " +
+                                      std::to_string(kMaxListFileBytes >> 20) + " MiB");
+    auto format = filter::detect_peer_list_format(text).value_or(filter::PeerListFormat::cidr);
+    filter::PeerListParse parsed = filter::parse_peer_list(text, format, max_entries_);
+    std::string report;
+    for (const auto& e : parsed.errors)
+        report += filter::describe(e, path) + "\n";
+    if (parsed.entries.empty() && !parsed.errors.empty())
+        return CommandResult::failure(report + path + ": no good line; the running table stays");
+    FileSource src;
+    src.kind = kind;
+    src.bad_lines = parsed.errors.size();
+    src.format = std::string(filter::format_name(format));
+    for (const auto& pe : parsed.entries) {
+        PeerPrefix p;
+        p.is_v6 = pe.is_v6;
+        p.v4 = pe.v4;
+        p.v6 = pe.v6;
+        // An rbldnsd exclusion ("!addr") un-lists, as the whitelist does.
+        p.kind = pe.exclude ? PeerListKind::white : kind;
+        src.entries.push_back(Entry{p, prefix_text(p), path, pe.tag, {}});
+    }
+    std::optional<FileSource> old;
+    if (auto it = files_.find(path); it != files_.end())
+        old = std::move(it->second);
+    std::size_t count = src.entries.size();
+    files_[path] = std::move(src);
+    if (auto why = rebuild(); !why.empty()) {
+        if (old)
+            files_[path] = std::move(*old);
+        else
+            files_.erase(path);
+        return CommandResult::failure(report + path + ": " + why + "; the running table stays");
+    }
+    char figures[160];
+    std::snprintf(figures, sizeof figures,
+                  "%s: %zu entries (%s, %s), %zu bad lines; built in %.1f ms, swap waited %.1f ms\n",
+                  path.c_str(), count, files_[path].format.c_str(), kind_name(kind).c_str(),
+                  parsed.errors.size(), static_cast<double>(last_build_us_) / 1000.0,
+                  static_cast<double>(last_swap_wait_us_) / 1000.0);
+    return CommandResult::success(report + figures);
+}
+
+CommandResult PeerFilterControl::unload(const std::string& path) {
+    if (files_.erase(path) == 0)
+        return CommandResult::failure(path + " is not loaded");
+    rebuild();
+    return CommandResult::success(path + " unloaded\n");
+}
+
+CommandResult PeerFilterControl::test(const std::string& text) const {
+    std::optional<net::Ipv6Addr> addr;
+    if (auto v4 = net::parse_ipv4(text))
+        addr = net::v4_mapped(*v4);
+    else
+        addr = net::parse_ipv6(text);
+    if (!addr)
+        return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address");
+    const filter::PeerTable* t = dp_.peer_table();
+    bool listed = t && t->listed(*addr);
+    // The administrator's question "which entry, which source?": a slow scan
+    // of the sources (the fast path only keeps the verdict).
+    std::string out = text + ": " + (listed ? "LISTED" : "not listed") + "\n";
+    for (const Entry* e : all_entries()) {
+        if (!covers(e->prefix, *addr))
+            continue;
+        out += "  " + kind_name(e->prefix.kind) + " " + e->text + " from " + e->source;
+        if (!e->tag.empty())
+            out += " (" + e->tag + ")";
+        out += "\n";
+    }
+    return CommandResult::success(out);
+}
+
+std::string PeerFilterControl::show() const {
+    std::vector<std::vector<std::string>> rows{{"source", "kind", "entries", "bad lines", "format"}};
+    std::size_t rb = 0, rw = 0;
+    for (const auto& [k, e] : runtime_)
+        (e.prefix.kind == PeerListKind::black ? rb : rw)++;
+    rows.push_back({"runtime", "black", std::to_string(rb), "", ""});
+    rows.push_back({"runtime", "white", std::to_string(rw), "", ""});
+    rows.push_back({"dynamic (TTL)", "black", std::to_string(dynamic_.size()), "", ""});
+    for (const auto& [path, f] : files_)
+        rows.push_back({path, kind_name(f.kind), std::to_string(f.entries.size()),
+                        std::to_string(f.bad_lines), f.format});
+    std::string out = control::format_table(rows);
+    char buf[256];
+    const filter::PeerTable* t = dp_.peer_table();
+    std::snprintf(buf, sizeof buf,
+                  "table: %zu entries, %zu bytes, built in %.1f ms, swap waited %.3f ms; listed "
+                  "peers get: %s\n",
+                  last_entries_, t ? t->stats().bytes : std::size_t{0},
+                  static_cast<double>(last_build_us_) / 1000.0,
+                  static_cast<double>(last_swap_wait_us_) / 1000.0,
+                  dp_.listed_action() == filter::ListedAction::drop ? "nothing (silent drop)"
+                                                                    : "RST");
+    out += buf;
+    std::vector<std::vector<std::string>> ev;
+    for (std::size_t i = 0; i < filter::kPeerFilterEventCount; ++i) {
+        auto e = static_cast<filter::PeerFilterEvent>(i);
+        std::uint64_t total = 0;
+        for (const auto& w : dp_.workers())
+            total += w->filter_events.read(e);
+        const auto& info = filter::peer_filter_event_info(e);
+        ev.push_back({"  " + std::string(info.name), std::to_string(total), std::string(info.sentence)});
+    }
+    out += "decisions:\n" + control::format_table(ev);
+    return out;
+}
+
+void PeerFilterControl::register_commands(control::CommandTable& table) {
+    auto kinds = [] { return std::vector<std::string>{"black", "white"}; };
+    table.add({"peer-filter add", "list a peer (address or prefix) until removed",
+               {{"PREFIX", "198.18.0.66, 198.18.0.0/24, 2001:db8:bad::/48", {}},
+                {"LIST", "black (default) or white", kinds}},
+               true,
+               [this](const CommandArgs& a) {
+                   auto kind = a.size() > 1 ? parse_kind(a[1]) : PeerListKind::black;
+                   if (!kind)
+                       return CommandResult::failure("LIST must be black or white");
+                   return add(a[0], *kind);
+               }});
+    table.add({"peer-filter del", "remove a run-time or dynamic entry",
+               {{"PREFIX", "as added", {}}}, false,
+               [this](const CommandArgs& a) { return del(a[0]); }});
+    table.add({"peer-filter block", "blacklist a peer for a while (kept across restarts)",
+               {{"PREFIX", "address or prefix", {}}, {"SECONDS", "1..31536000", {}}}, false,
+               [this](const CommandArgs& a) {
+                   char* end = nullptr;
+                   unsigned long long s = std::strtoull(a[1].c_str(), &end, 10);
+                   if (a[1].empty() || *end != '\0')
+                       return CommandResult::failure("SECONDS must be a number");
+                   return block(a[0], s);
+               }});
+    table.add({"peer-filter load",
+               "load a list file (CIDR, Spamhaus DROP/EDROP, rbldnsd ip4set/ip6tset); again to reload",
+               {{"FILE", "absolute path", {}}, {"LIST", "black (default) or white", kinds}}, true,
+               [this](const CommandArgs& a) {
+                   auto kind = a.size() > 1 ? parse_kind(a[1]) : PeerListKind::black;
+                   if (!kind)
+                       return CommandResult::failure("LIST must be black or white");
+                   return load(a[0], *kind);
+               }});
+    table.add({"peer-filter unload", "drop a loaded list file's entries",
+               {{"FILE", "as loaded", {}}}, false,
+               [this](const CommandArgs& a) { return unload(a[0]); }});
+    table.add({"peer-filter test", "is this address listed, by which entries and sources?",
+               {{"ADDRESS", "IPv4 or IPv6", {}}}, false,
+               [this](const CommandArgs& a) { return test(a[0]); }});
+    table.add({"peer-filter action", "what a listed peer gets: drop (nothing) or rst",
+               {{"ACTION", "drop or rst", [] { return std::vector<std::string>{"drop", "rst"}; }}},
+               false,
+               [this](const CommandArgs& a) {
+                   if (a[0] != "drop" && a[0] != "rst")
+                       return CommandResult::failure("ACTION must be drop or rst");
+                   dp_.set_listed_action(a[0] == "drop" ? filter::ListedAction::drop
+                                                        : filter::ListedAction::reset);
+                   return CommandResult::success("listed peers get: " + a[0] + "\n");
+               }});
+    table.add({"show peer-filter", "list sources, table size and build time, decisions by reason",
+               {}, false, [this](const CommandArgs&) { return CommandResult::success(show()); }});
+}
+
+} // namespace smtpgw::io

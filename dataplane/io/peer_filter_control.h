@@ -1,0 +1,84 @@
+// peer_filter_control.h: the peer filter's control side: list sources,
+// run-time and dynamic (TTL) entries, compiling and publishing the table,
+// and the `peer-filter` / `show peer-filter` commands.
+//
+// Purpose: everything slow about the peer filter happens here, on the main
+// lcore: reading list files (plain CIDR, Spamhaus DROP/EDROP, rbldnsd
+// ip4set/ip6tset), keeping each source's prefixes, building a new
+// filter::PeerTable from all of them and publishing it RCU-style
+// (Dataplane::publish_peer_table), so the fast path never pauses. Dynamic
+// entries (added with a TTL, by an administrator or later by other parts of
+// the gateway) are written to a state file and read back at start, so they
+// survive a restart.
+// Error contract: every command returns a one-line reason on refusal and
+// leaves the running table as it was; a list file with bad lines loads its
+// good lines and reports each bad one as FILE:LINE: reason, and a file
+// with no good line replaces nothing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "command_table.h"
+#include "filter/peer_table.h"
+#include "io/dataplane.h"
+
+namespace smtpgw::io {
+
+class PeerFilterControl {
+  public:
+    // `state_file`: where dynamic entries persist ("" keeps them in memory only).
+    PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries);
+
+    // Reads the state file (dynamic entries still in date) and publishes.
+    std::string start();
+    // Expires dynamic entries whose time has come (call a few times a second).
+    void tick();
+
+    void register_commands(control::CommandTable& table);
+
+    // The operations behind the commands (also used by tests and, later,
+    // by other parts of the gateway to list a peer).
+    control::CommandResult add(const std::string& prefix, filter::PeerListKind kind);
+    control::CommandResult del(const std::string& prefix);
+    control::CommandResult block(const std::string& prefix, std::uint64_t seconds);
+    control::CommandResult load(const std::string& path, filter::PeerListKind kind);
+    control::CommandResult unload(const std::string& path);
+    control::CommandResult test(const std::string& address) const;
+    std::string show() const;
+
+  private:
+    struct Entry {
+        filter::PeerPrefix prefix;
+        std::string text;   // as the administrator wrote it, normalised
+        std::string source; // "runtime", "dynamic" or the file path
+        std::string tag;    // SBL reference or rbldnsd value, if any
+        std::chrono::system_clock::time_point expires{}; // dynamic entries only
+    };
+    struct FileSource {
+        filter::PeerListKind kind;
+        std::vector<Entry> entries;
+        std::size_t bad_lines = 0;
+        std::string format;
+    };
+    // Compiles every source into a new table and publishes it. Error
+    // contract: on refusal (too many entries) the running table stays.
+    std::string rebuild();
+    void save_dynamic() const;
+    std::vector<const Entry*> all_entries() const;
+
+    Dataplane& dp_;
+    std::string state_file_;
+    std::size_t max_entries_;
+    std::map<std::string, Entry> runtime_;  // by normalised prefix
+    std::map<std::string, Entry> dynamic_;  // by normalised prefix
+    std::map<std::string, FileSource> files_; // by path
+    // Figures of the last rebuild, for `show peer-filter`.
+    std::uint64_t last_build_us_ = 0, last_swap_wait_us_ = 0;
+    std::size_t last_entries_ = 0;
+};
+
+} // namespace smtpgw::io

@@ -1,0 +1,156 @@
+// peer_table_test.cc: the compiled peer table (filter/peer_table.h):
+// prefix edge cases, whitelist over blacklist whatever the lengths, IPv6
+// per-length sets, v4-mapped lookups, and a randomized cross-check against
+// a naive list scan.
+#include "filter/peer_table.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include <CppUTest/TestHarness.h>
+
+using namespace smtpgw;
+using namespace smtpgw::filter;
+
+namespace {
+
+PeerPrefix p4(const char* text, PeerListKind kind = PeerListKind::black) {
+    PeerPrefix p;
+    p.v4 = *net::parse_ipv4_prefix(text);
+    p.kind = kind;
+    return p;
+}
+PeerPrefix p6(const char* text, PeerListKind kind = PeerListKind::black) {
+    PeerPrefix p;
+    p.is_v6 = true;
+    p.v6 = *net::parse_ipv6_prefix(text);
+    p.kind = kind;
+    return p;
+}
+bool listed(const PeerTable& t, const char* addr) {
+    if (auto a = net::parse_ipv4(addr))
+        return t.listed(net::v4_mapped(*a));
+    return t.listed(*net::parse_ipv6(addr));
+}
+constexpr PeerListKind kWhite = PeerListKind::white;
+
+} // namespace
+
+TEST_GROUP(PeerTable){};
+
+TEST(PeerTable, AnEmptyTableListsNothingAndHoldsNoArray) {
+    PeerTable t;
+    CHECK_FALSE(listed(t, "198.18.0.66"));
+    CHECK_FALSE(listed(t, "2001:db8::1"));
+    CHECK_EQUAL(std::string(), t.build({}, 10));
+    CHECK_FALSE(listed(t, "0.0.0.0"));
+    CHECK_EQUAL(0u, t.stats().bytes);
+}
+
+TEST(PeerTable, PrefixesMatchExactlyTheirAddresses) {
+    struct Case {
+        std::vector<PeerPrefix> entries;
+        const char* addr;
+        bool listed;
+    };
+    const Case cases[] = {
+        {{p4("198.18.0.66/32")}, "198.18.0.66", true},
+        {{p4("198.18.0.66/32")}, "198.18.0.65", false},
+        {{p4("198.18.0.66/32")}, "198.18.0.67", false},
+        {{p4("198.18.0.0/24")}, "198.18.0.255", true},
+        {{p4("198.18.0.0/24")}, "198.18.1.0", false},
+        {{p4("198.18.0.128/25")}, "198.18.0.127", false},
+        {{p4("198.18.0.128/25")}, "198.18.0.128", true},
+        {{p4("198.16.0.0/12")}, "198.31.255.255", true},
+        {{p4("198.16.0.0/12")}, "198.32.0.0", false},
+        {{p4("0.0.0.0/0")}, "255.255.255.255", true},
+        {{p4("10.1.2.3/8")}, "10.200.0.1", true}, // host bits of the prefix ignored
+        {{p4("255.255.255.255/32")}, "255.255.255.255", true},
+        {{p4("0.0.0.0/32")}, "0.0.0.0", true},
+        {{p6("2001:db8:bad::/48")}, "2001:db8:bad:ffff::1", true},
+        {{p6("2001:db8:bad::/48")}, "2001:db8:bae::1", false},
+        {{p6("2001:db8::1/128")}, "2001:db8::1", true},
+        {{p6("2001:db8::1/128")}, "2001:db8::2", false},
+        {{p6("::/0")}, "2001:db8::2", true},
+        {{p6("::/0")}, "198.18.0.1", false}, // v4-mapped lookups use the IPv4 table
+        {{p4("198.18.0.0/15")}, "::ffff:198.19.1.1", true},
+    };
+    for (const auto& c : cases) {
+        PeerTable t;
+        CHECK_EQUAL(std::string(), t.build(c.entries, 100));
+        CHECK_EQUAL_TEXT(c.listed, listed(t, c.addr), c.addr);
+    }
+}
+
+TEST(PeerTable, TheWhitelistWinsWhateverThePrefixLengths) {
+    PeerTable t;
+    t.build({p4("198.18.0.0/16"), p4("198.18.5.0/24", kWhite), p4("198.18.7.7/32"),
+             p4("198.18.7.0/24", kWhite), p4("198.19.0.66/32", kWhite), p4("198.19.0.0/24"),
+             p6("2001:db8:bad::/48"), p6("2001:db8:bad::25/128", kWhite)},
+            100);
+    struct Case {
+        const char* addr;
+        bool listed;
+    };
+    const Case cases[] = {
+        {"198.18.0.1", true},    {"198.18.5.9", false}, // white /24 inside black /16
+        {"198.18.7.7", false},                            // black /32 inside white /24
+        {"198.19.0.66", false},  {"198.19.0.67", true},  // white /32 inside black /24
+        {"2001:db8:bad::24", true}, {"2001:db8:bad::25", false},
+    };
+    for (const auto& c : cases)
+        CHECK_EQUAL_TEXT(c.listed, listed(t, c.addr), c.addr);
+}
+
+TEST(PeerTable, TooManyEntriesAreRefusedAndTheTableStaysEmpty) {
+    PeerTable t;
+    std::string why = t.build({p4("198.18.0.1/32"), p4("198.18.0.2/32")}, 1);
+    CHECK_TRUE(why.find("too many entries") != std::string::npos);
+    CHECK_FALSE(listed(t, "198.18.0.1"));
+}
+
+TEST(PeerTable, RandomListsAgreeWithANaiveScan) {
+    std::mt19937 rng(2026);
+    for (int round = 0; round < 5; ++round) {
+        std::vector<PeerPrefix> entries;
+        for (int i = 0; i < 2000; ++i) {
+            PeerPrefix p;
+            p.kind = rng() % 5 == 0 ? kWhite : PeerListKind::black;
+            // Concentrate in 198.18.0.0/15 so that prefixes overlap.
+            p.v4.addr = net::Ipv4Addr{static_cast<std::uint32_t>(0xc6120000u | (rng() & 0x1ffff))};
+            p.v4.length = static_cast<std::uint8_t>(15 + rng() % 18);
+            entries.push_back(p);
+        }
+        PeerTable t;
+        CHECK_EQUAL(std::string(), t.build(entries, 10000));
+        for (int q = 0; q < 20000; ++q) {
+            auto a = static_cast<std::uint32_t>(0xc6120000u | (rng() & 0x1ffff));
+            bool black = false, white = false;
+            for (const auto& e : entries) {
+                std::uint32_t mask = e.v4.length == 0 ? 0 : ~0u << (32 - e.v4.length);
+                if ((a & mask) == (e.v4.addr.value & mask))
+                    (e.kind == kWhite ? white : black) = true;
+            }
+            CHECK_EQUAL(black && !white, t.listed_v4(a));
+        }
+    }
+}
+
+TEST(PeerTable, AMillionHostEntriesBuildAndCostAboutTheirBitmaps) {
+    std::vector<PeerPrefix> entries;
+    std::mt19937 rng(7);
+    for (int i = 0; i < 1'000'000; ++i) {
+        PeerPrefix p;
+        p.v4.addr = net::Ipv4Addr{static_cast<std::uint32_t>(rng())};
+        p.v4.length = 32;
+        entries.push_back(p);
+    }
+    PeerTable t;
+    CHECK_EQUAL(std::string(), t.build(entries, 1'000'000));
+    for (int i = 0; i < 1000; ++i)
+        CHECK_TRUE(t.listed_v4(entries[static_cast<std::size_t>(i) * 997].v4.addr.value));
+    // 64 MiB of /24 words plus 32 bytes per mixed /24.
+    CHECK_TRUE(t.stats().bytes <= (64u << 20) + 32u * 1'000'000u);
+    CHECK_EQUAL(1'000'000u, t.stats().v4_black);
+}
