@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "filter/peer_list_parser.h"
@@ -33,34 +34,6 @@ std::optional<PeerListKind> parse_kind(const std::string& s) {
     return std::nullopt;
 }
 
-// "ADDRESS[/LEN]" for either family, normalised (host bits cleared).
-std::optional<PeerPrefix> parse_prefix(const std::string& text) {
-    PeerPrefix p;
-    std::string t = text;
-    if (t.find('/') == std::string::npos)
-        t += t.find(':') == std::string::npos ? "/32" : "/128";
-    if (auto v4 = net::parse_ipv4_prefix(t)) {
-        p.v4 = *v4;
-        std::uint32_t mask = v4->length == 0 ? 0 : ~0u << (32 - v4->length);
-        p.v4.addr.value &= mask;
-        return p;
-    }
-    if (auto v6 = net::parse_ipv6_prefix(t)) {
-        p.is_v6 = true;
-        p.v6 = *v6;
-        for (std::size_t i = 0; i < 16; ++i) {
-            int keep = std::clamp(static_cast<int>(v6->length) - static_cast<int>(i) * 8, 0, 8);
-            p.v6.addr.bytes[i] &= static_cast<std::uint8_t>(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff);
-        }
-        return p;
-    }
-    return std::nullopt;
-}
-
-std::string prefix_text(const PeerPrefix& p) {
-    return p.is_v6 ? net::to_string(p.v6) : net::to_string(p.v4);
-}
-
 bool covers(const PeerPrefix& p, const net::Ipv6Addr& a) {
     if (a.is_v4_mapped() != !p.is_v6)
         return false;
@@ -74,25 +47,24 @@ bool covers(const PeerPrefix& p, const net::Ipv6Addr& a) {
 } // namespace
 
 PeerFilterControl::PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries)
-    : dp_(dp), state_file_(std::move(state_file)), max_entries_(max_entries) {}
+    : dp_(dp), state_file_(std::move(state_file)), max_entries_(max_entries),
+      dynamic_(max_entries) {}
 
-std::vector<const PeerFilterControl::Entry*> PeerFilterControl::all_entries() const {
-    std::vector<const Entry*> out;
+void PeerFilterControl::for_each_entry(
+    const std::function<void(const Entry&)>& visit) const {
     for (const auto& [k, e] : runtime_)
-        out.push_back(&e);
-    for (const auto& [k, e] : dynamic_)
-        out.push_back(&e);
+        visit(e);
+    for (const auto& [k, d] : dynamic_.entries())
+        visit(Entry{d.prefix, k, "dynamic", {}});
     for (const auto& [path, f] : files_)
         for (const auto& e : f.entries)
-            out.push_back(&e);
-    return out;
+            visit(e);
 }
 
 std::string PeerFilterControl::rebuild() {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<PeerPrefix> prefixes;
-    for (const Entry* e : all_entries())
-        prefixes.push_back(e->prefix);
+    for_each_entry([&](const Entry& e) { prefixes.push_back(e.prefix); });
     auto table = std::make_unique<filter::PeerTable>();
     if (auto why = table->build(prefixes, max_entries_); !why.empty())
         return why;
@@ -104,26 +76,21 @@ std::string PeerFilterControl::rebuild() {
     return {};
 }
 
+namespace {
+std::uint64_t unix_now() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+} // namespace
+
 std::string PeerFilterControl::start() {
-    if (state_file_.empty())
-        return rebuild();
-    std::ifstream in(state_file_);
-    std::string line;
-    auto now = std::chrono::system_clock::now();
-    // Format: "PREFIX EXPIRY_UNIX_SECONDS" per line; our own file, but still
-    // read defensively: a bad line is skipped, never fatal.
-    while (std::getline(in, line)) {
-        std::istringstream ls(line);
-        std::string prefix;
-        long long expiry = 0;
-        if (!(ls >> prefix >> expiry))
-            continue;
-        auto p = parse_prefix(prefix);
-        auto when = std::chrono::system_clock::time_point(std::chrono::seconds(expiry));
-        if (!p || when <= now)
-            continue;
-        p->kind = PeerListKind::black;
-        dynamic_[prefix_text(*p)] = Entry{*p, prefix_text(*p), "dynamic", {}, when};
+    if (!state_file_.empty()) {
+        std::ifstream in(state_file_);
+        std::stringstream text;
+        text << in.rdbuf();
+        std::size_t skipped = 0;
+        dynamic_.parse(text.str(), unix_now(), skipped);
     }
     return rebuild();
 }
@@ -136,42 +103,29 @@ void PeerFilterControl::save_dynamic() const {
     std::string tmp = state_file_ + ".tmp";
     {
         std::ofstream out(tmp, std::ios::trunc);
-        for (const auto& [k, e] : dynamic_)
-            out << k << ' '
-                << std::chrono::duration_cast<std::chrono::seconds>(e.expires.time_since_epoch()).count()
-                << '\n';
+        out << dynamic_.serialize();
     }
     std::rename(tmp.c_str(), state_file_.c_str()); // atomic: a crash leaves the old or the new file
 }
 
 void PeerFilterControl::tick() {
-    auto now = std::chrono::system_clock::now();
-    bool changed = false;
-    for (auto it = dynamic_.begin(); it != dynamic_.end();) {
-        if (it->second.expires <= now) {
-            it = dynamic_.erase(it);
-            changed = true;
-        } else {
-            ++it;
-        }
-    }
-    if (changed) {
+    if (dynamic_.expire(unix_now()) != 0) {
         save_dynamic();
         rebuild();
     }
 }
 
 CommandResult PeerFilterControl::add(const std::string& text, PeerListKind kind) {
-    auto p = parse_prefix(text);
+    auto p = filter::parse_peer_prefix(text);
     if (!p)
         return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address or prefix");
     p->kind = kind;
-    std::string key = prefix_text(*p);
+    std::string key = filter::peer_prefix_text(*p);
     auto previous = runtime_.find(key);
     std::optional<Entry> old;
     if (previous != runtime_.end())
         old = previous->second;
-    runtime_[key] = Entry{*p, key, "runtime", {}, {}};
+    runtime_[key] = Entry{*p, key, "runtime", {}};
     if (auto why = rebuild(); !why.empty()) {
         if (old)
             runtime_[key] = *old;
@@ -183,11 +137,11 @@ CommandResult PeerFilterControl::add(const std::string& text, PeerListKind kind)
 }
 
 CommandResult PeerFilterControl::del(const std::string& text) {
-    auto p = parse_prefix(text);
+    auto p = filter::parse_peer_prefix(text);
     if (!p)
         return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address or prefix");
-    std::string key = prefix_text(*p);
-    std::size_t n = runtime_.erase(key) + dynamic_.erase(key);
+    std::string key = filter::peer_prefix_text(*p);
+    std::size_t n = runtime_.erase(key) + (dynamic_.remove(key) ? 1 : 0);
     if (n == 0)
         return CommandResult::failure(key + " is not a run-time or dynamic entry");
     save_dynamic();
@@ -196,17 +150,16 @@ CommandResult PeerFilterControl::del(const std::string& text) {
 }
 
 CommandResult PeerFilterControl::block(const std::string& text, std::uint64_t seconds) {
-    auto p = parse_prefix(text);
+    auto p = filter::parse_peer_prefix(text);
     if (!p)
         return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address or prefix");
     if (seconds == 0 || seconds > kMaxTtlSeconds)
         return CommandResult::failure("SECONDS must be 1.." + std::to_string(kMaxTtlSeconds));
-    p->kind = PeerListKind::black;
-    std::string key = prefix_text(*p);
-    auto expires = std::chrono::system_clock::now() + std::chrono::seconds(seconds);
-    dynamic_[key] = Entry{*p, key, "dynamic", {}, expires};
+    std::string key = filter::peer_prefix_text(*p);
+    if (!dynamic_.add(*p, unix_now() + seconds))
+        return CommandResult::failure("the dynamic table is full (peer_filter.max_entries)");
     if (auto why = rebuild(); !why.empty()) {
-        dynamic_.erase(key);
+        dynamic_.remove(key);
         return CommandResult::failure(why);
     }
     save_dynamic();
@@ -233,7 +186,7 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
         return CommandResult::failure(report + path + ": no good line; the running table stays");
     FileSource src;
     src.kind = kind;
-    src.bad_lines = parsed.errors.size();
+    src.bad_lines = parsed.bad_lines;
     src.format = std::string(filter::format_name(format));
     for (const auto& pe : parsed.entries) {
         PeerPrefix p;
@@ -242,7 +195,7 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
         p.v6 = pe.v6;
         // An rbldnsd exclusion ("!addr") un-lists, as the whitelist does.
         p.kind = pe.exclude ? PeerListKind::white : kind;
-        src.entries.push_back(Entry{p, prefix_text(p), path, pe.tag, {}});
+        src.entries.push_back(Entry{p, filter::peer_prefix_text(p), path, pe.tag});
     }
     std::optional<FileSource> old;
     if (auto it = files_.find(path); it != files_.end())
@@ -260,7 +213,7 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
     std::snprintf(figures, sizeof figures,
                   "%s: %zu entries (%s, %s), %zu bad lines; built in %.1f ms, swap waited %.1f ms\n",
                   path.c_str(), count, files_[path].format.c_str(), kind_name(kind).c_str(),
-                  parsed.errors.size(), static_cast<double>(last_build_us_) / 1000.0,
+                  parsed.bad_lines, static_cast<double>(last_build_us_) / 1000.0,
                   static_cast<double>(last_swap_wait_us_) / 1000.0);
     return CommandResult::success(report + figures);
 }
@@ -285,14 +238,14 @@ CommandResult PeerFilterControl::test(const std::string& text) const {
     // The administrator's question "which entry, which source?": a slow scan
     // of the sources (the fast path only keeps the verdict).
     std::string out = text + ": " + (listed ? "LISTED" : "not listed") + "\n";
-    for (const Entry* e : all_entries()) {
-        if (!covers(e->prefix, *addr))
-            continue;
-        out += "  " + kind_name(e->prefix.kind) + " " + e->text + " from " + e->source;
-        if (!e->tag.empty())
-            out += " (" + e->tag + ")";
+    for_each_entry([&](const Entry& e) {
+        if (!covers(e.prefix, *addr))
+            return;
+        out += "  " + kind_name(e.prefix.kind) + " " + e.text + " from " + e.source;
+        if (!e.tag.empty())
+            out += " (" + e.tag + ")";
         out += "\n";
-    }
+    });
     return CommandResult::success(out);
 }
 

@@ -18,11 +18,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "command_table.h"
+#include "filter/peer_dynamic.h"
 #include "filter/peer_table.h"
 #include "io/dataplane.h"
 
@@ -56,7 +58,6 @@ class PeerFilterControl {
         std::string text;   // as the administrator wrote it, normalised
         std::string source; // "runtime", "dynamic" or the file path
         std::string tag;    // SBL reference or rbldnsd value, if any
-        std::chrono::system_clock::time_point expires{}; // dynamic entries only
     };
     struct FileSource {
         filter::PeerListKind kind;
@@ -68,13 +69,13 @@ class PeerFilterControl {
     // contract: on refusal (too many entries) the running table stays.
     std::string rebuild();
     void save_dynamic() const;
-    std::vector<const Entry*> all_entries() const;
+    void for_each_entry(const std::function<void(const Entry&)>& visit) const;
 
     Dataplane& dp_;
     std::string state_file_;
     std::size_t max_entries_;
     std::map<std::string, Entry> runtime_;  // by normalised prefix
-    std::map<std::string, Entry> dynamic_;  // by normalised prefix
+    filter::DynamicPeers dynamic_;          // blacklist entries with an expiry
     std::map<std::string, FileSource> files_; // by path
     // Figures of the last rebuild, for `show peer-filter`.
     std::uint64_t last_build_us_ = 0, last_swap_wait_us_ = 0;
