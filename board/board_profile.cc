@@ -128,6 +128,9 @@ struct Parser {
             if (!parse_uint(value, board.peer_filter_max_entries, 16'000'000) ||
                 board.peer_filter_max_entries == 0)
                 return "peer_filter.max_entries must be 1..16000000";
+        } else if (field == "auto_list_s") {
+            if (!parse_uint(value, board.peer_filter_auto_list_s, 86400))
+                return "peer_filter.auto_list_s must be 0..86400";
         } else if (field == "action") {
             if (value != "drop" && value != "rst")
                 return "peer_filter.action must be drop or rst";

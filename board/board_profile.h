@@ -69,6 +69,7 @@ struct BoardProfile {
     // Dynamic (TTL) entries persist here across restarts ("": not kept).
     std::string peer_filter_state_file = "/var/lib/smtpgw/peer-filter.dynamic";
     filter::ListedAction peer_filter_action = filter::ListedAction::drop;
+    std::uint32_t peer_filter_auto_list_s = 0; // list peers over a limit this long (0: off)
     std::vector<PortProfile> ports;
 
     const PortProfile* port(std::string_view role) const;

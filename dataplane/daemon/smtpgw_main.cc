@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
                                               board.peer_filter_max_entries);
     peer_filter.register_commands(table);
     dp.set_listed_action(board.peer_filter_action);
+    dp.set_auto_list_seconds(board.peer_filter_auto_list_s);
 
     smtpgw::control::ControlServer server(board.control_socket, table);
     if (auto err = server.start(); !err.empty()) {

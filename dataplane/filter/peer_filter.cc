@@ -38,14 +38,11 @@ tcp::SynAdmission::Verdict PeerFilter::on_syn(const tcp::FourTuple& t, bool stat
     case PeerVerdict::allow:
         break;
     case PeerVerdict::rate_exceeded:
-        counters_.count(PeerFilterEvent::rate_limited);
-        return Verdict::drop;
+        return refuse(PeerFilterEvent::rate_limited, t.remote);
     case PeerVerdict::too_many_connections:
-        counters_.count(PeerFilterEvent::too_many_connections);
-        return Verdict::drop;
+        return refuse(PeerFilterEvent::too_many_connections, t.remote);
     case PeerVerdict::too_many_half_open:
-        counters_.count(PeerFilterEvent::too_many_half_open);
-        return Verdict::drop;
+        return refuse(PeerFilterEvent::too_many_half_open, t.remote);
     case PeerVerdict::table_full:
     case PeerVerdict::count_:
         counters_.count(PeerFilterEvent::limits_table_full);
@@ -56,6 +53,19 @@ tcp::SynAdmission::Verdict PeerFilter::on_syn(const tcp::FourTuple& t, bool stat
     if (!stateful)
         limits_.on_half_open_failed(t.remote);
     return Verdict::accept;
+}
+
+tcp::SynAdmission::Verdict PeerFilter::refuse(PeerFilterEvent why, const net::Ipv6Addr& peer) {
+    counters_.count(why);
+    // Optionally the peer is listed for a while: its next SYNs then cost a
+    // lookup, not a limits check. Once listed it stops reaching here.
+    if (auto_list_ && auto_list_enabled_ &&
+        auto_list_enabled_->load(std::memory_order_relaxed) != 0) {
+        bool queued = auto_list_->request(limits_.aggregate(peer));
+        counters_.count(queued ? PeerFilterEvent::auto_list_requested
+                               : PeerFilterEvent::auto_list_queue_full);
+    }
+    return Verdict::drop;
 }
 
 void PeerFilter::on_established(const tcp::FourTuple& t, bool was_half_open, std::uint64_t now) {

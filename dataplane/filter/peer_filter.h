@@ -33,6 +33,16 @@ inline constexpr std::size_t kPeerFilterEventCount = static_cast<std::size_t>(Pe
 const net::ReasonInfo& peer_filter_event_info(PeerFilterEvent e);
 using PeerFilterCounters = net::CounterTable<PeerFilterEvent, kPeerFilterEventCount>;
 
+// Where the filter asks for a peer over its limits to be listed for a while
+// (the control plane does it, off the fast path). Must not block.
+class AutoListSink {
+  public:
+    virtual ~AutoListSink() = default;
+    // `aggregate` is the peer's limits aggregate (v4-mapped for IPv4).
+    // Returns false when the request could not be queued (counted).
+    virtual bool request(const net::Ipv6Prefix& aggregate) = 0;
+};
+
 class PeerFilter final : public tcp::SynAdmission {
   public:
     // `table` is the published table pointer (nullptr: nothing listed);
@@ -53,16 +63,26 @@ class PeerFilter final : public tcp::SynAdmission {
         return t && t->listed(peer);
     }
     const PeerLimits& limits() const { return limits_; }
+    // Peers refused for a limit are reported to `sink` while `enabled` is
+    // non-zero (the control plane's auto-list duration); nullptr: never.
+    void set_auto_list(AutoListSink* sink, const std::atomic<std::uint32_t>* enabled) {
+        auto_list_ = sink;
+        auto_list_enabled_ = enabled;
+    }
     // The current table (may be null) and action, for the burst-level
     // early drop in the worker loop.
     const PeerTable* table() const { return table_.load(std::memory_order_acquire); }
     ListedAction action() const { return action_.load(std::memory_order_relaxed); }
 
   private:
+    Verdict refuse(PeerFilterEvent why, const net::Ipv6Addr& peer);
+
     const std::atomic<const PeerTable*>& table_;
     const std::atomic<ListedAction>& action_;
     PeerLimits limits_;
     PeerFilterCounters& counters_;
+    AutoListSink* auto_list_ = nullptr;
+    const std::atomic<std::uint32_t>* auto_list_enabled_ = nullptr;
 };
 
 } // namespace smtpgw::filter

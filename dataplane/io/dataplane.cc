@@ -21,6 +21,21 @@
 namespace smtpgw::io {
 
 namespace {
+// The peer filter's auto-list requests leave the lcore through a ring.
+class RingAutoListSink final : public filter::AutoListSink {
+  public:
+    explicit RingAutoListSink(rte_ring* ring) : ring_(ring) {}
+    bool request(const net::Ipv6Prefix& aggregate) override {
+        AutoListRequest r;
+        r.addr = aggregate.addr;
+        r.length = aggregate.length;
+        return rte_ring_enqueue_elem(ring_, &r, sizeof r) == 0;
+    }
+
+  private:
+    rte_ring* ring_;
+};
+
 constexpr std::uint16_t kRxDescriptors = 1024;
 constexpr std::uint16_t kTxDescriptors = 1024;
 constexpr std::uint64_t kNsPerSecond = 1000000000ull;
@@ -124,6 +139,13 @@ std::string Dataplane::setup_tcp() {
         w.peer_filter = std::make_unique<filter::PeerFilter>(peer_table_, listed_action_, limits,
                                                              limits_key, w.filter_events);
         w.tcp->stack().set_admission(w.peer_filter.get());
+        std::string ring = "autolist_" + std::to_string(w.lcore_id);
+        w.auto_list_out = rte_ring_create_elem(ring.c_str(), sizeof(AutoListRequest), 1024,
+                                               SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (!w.auto_list_out)
+            return "auto-list ring: " + std::string(rte_strerror(rte_errno));
+        w.auto_list_sink = std::make_unique<RingAutoListSink>(w.auto_list_out);
+        w.peer_filter->set_auto_list(w.auto_list_sink.get(), &auto_list_s_);
     }
     return {};
 }
@@ -238,6 +260,9 @@ void Dataplane::stop() {
         }
         rte_ring_free(w->neighbor_in);
         w->neighbor_in = nullptr;
+        w->auto_list_sink.reset();
+        rte_ring_free(w->auto_list_out);
+        w->auto_list_out = nullptr;
     }
     workers_.clear();
     if (pool_) {
@@ -315,6 +340,20 @@ std::string Dataplane::set_tcp_idle_timeout(std::uint64_t ns) {
             return "lcore " + std::to_string(w->lcore_id) + " did not answer";
     }
     return {};
+}
+
+std::vector<net::Ipv6Prefix> Dataplane::take_auto_list_requests() {
+    std::vector<net::Ipv6Prefix> out;
+    for (auto& w : workers_) {
+        if (!w->auto_list_out)
+            continue;
+        AutoListRequest r[64];
+        unsigned n;
+        while ((n = rte_ring_dequeue_burst_elem(w->auto_list_out, r, sizeof r[0], 64, nullptr)) > 0)
+            for (unsigned i = 0; i < n; ++i)
+                out.push_back(net::Ipv6Prefix{r[i].addr, r[i].length});
+    }
+    return out;
 }
 
 } // namespace smtpgw::io

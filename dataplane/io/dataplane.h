@@ -64,6 +64,11 @@ class Dataplane {
     const filter::PeerTable* peer_table() const { return peer_table_.load(); }
     void set_listed_action(filter::ListedAction a) { listed_action_.store(a); }
     filter::ListedAction listed_action() const { return listed_action_.load(); }
+    // Peers over a limit are listed for this many seconds (0: off).
+    void set_auto_list_seconds(std::uint32_t s) { auto_list_s_.store(s); }
+    std::uint32_t auto_list_seconds() const { return auto_list_s_.load(); }
+    // Takes the auto-list requests every lcore queued (control side).
+    std::vector<net::Ipv6Prefix> take_auto_list_requests();
 
     // TCP idle timeout for new connections on every lcore (0: never).
     std::string set_tcp_idle_timeout(std::uint64_t ns);
@@ -87,6 +92,7 @@ class Dataplane {
     // publish_peer_table() only (RCU with rte_rcu_qsbr).
     std::atomic<const filter::PeerTable*> peer_table_{nullptr};
     std::atomic<filter::ListedAction> listed_action_{filter::ListedAction::drop};
+    std::atomic<std::uint32_t> auto_list_s_{0};
     rte_rcu_qsbr* qsbr_ = nullptr;
 };
 

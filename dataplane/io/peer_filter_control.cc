@@ -109,7 +109,29 @@ void PeerFilterControl::save_dynamic() const {
 }
 
 void PeerFilterControl::tick() {
-    if (dynamic_.expire(unix_now()) != 0) {
+    std::uint64_t now = unix_now();
+    bool changed = dynamic_.expire(now) != 0;
+    // Peers the lcores refused for a limit, listed for auto_list_seconds().
+    if (std::uint32_t secs = dp_.auto_list_seconds(); secs != 0) {
+        for (const auto& agg : dp_.take_auto_list_requests()) {
+            filter::PeerPrefix p;
+            if (agg.addr.is_v4_mapped()) {
+                p.v4 = net::Ipv4Prefix{net::v4_unmapped(agg.addr),
+                                       static_cast<std::uint8_t>(agg.length - 96)};
+            } else {
+                p.is_v6 = true;
+                p.v6 = agg;
+            }
+            if (dynamic_.entries().count(filter::peer_prefix_text(p)) == 0 &&
+                dynamic_.add(p, now + secs)) {
+                changed = true;
+                ++auto_listed_;
+            }
+        }
+    } else {
+        dp_.take_auto_list_requests(); // off: requests queued before are dropped
+    }
+    if (changed) {
         save_dynamic();
         rebuild();
     }
@@ -265,12 +287,13 @@ std::string PeerFilterControl::show() const {
     const filter::PeerTable* t = dp_.peer_table();
     std::snprintf(buf, sizeof buf,
                   "table: %zu entries, %zu bytes, built in %.1f ms, swap waited %.3f ms; listed "
-                  "peers get: %s\n",
+                  "peers get: %s; auto-list %u s (%zu listed so far)\n",
                   last_entries_, t ? t->stats().bytes : std::size_t{0},
                   static_cast<double>(last_build_us_) / 1000.0,
                   static_cast<double>(last_swap_wait_us_) / 1000.0,
                   dp_.listed_action() == filter::ListedAction::drop ? "nothing (silent drop)"
-                                                                    : "RST");
+                                                                    : "RST",
+                  dp_.auto_list_seconds(), auto_listed_);
     out += buf;
     std::vector<std::vector<std::string>> ev;
     for (std::size_t i = 0; i < filter::kPeerFilterEventCount; ++i) {
@@ -333,6 +356,18 @@ void PeerFilterControl::register_commands(control::CommandTable& table) {
                    dp_.set_listed_action(a[0] == "drop" ? filter::ListedAction::drop
                                                         : filter::ListedAction::reset);
                    return CommandResult::success("listed peers get: " + a[0] + "\n");
+               }});
+    table.add({"peer-filter auto-list", "list peers over a limit for SECONDS (0: off)",
+               {{"SECONDS", "0..86400", {}}}, false,
+               [this](const CommandArgs& a) {
+                   char* end = nullptr;
+                   unsigned long s = std::strtoul(a[0].c_str(), &end, 10);
+                   if (a[0].empty() || *end != '\0' || s > 86400)
+                       return CommandResult::failure("SECONDS must be 0..86400");
+                   dp_.set_auto_list_seconds(static_cast<std::uint32_t>(s));
+                   return CommandResult::success(
+                       s == 0 ? std::string("auto-listing off\n")
+                              : "peers over a limit are listed for " + std::to_string(s) + " s\n");
                }});
     table.add({"show peer-filter", "list sources, table size and build time, decisions by reason",
                {}, false, [this](const CommandArgs&) { return CommandResult::success(show()); }});

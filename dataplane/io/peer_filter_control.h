@@ -80,6 +80,7 @@ class PeerFilterControl {
     // Figures of the last rebuild, for `show peer-filter`.
     std::uint64_t last_build_us_ = 0, last_swap_wait_us_ = 0;
     std::size_t last_entries_ = 0;
+    std::size_t auto_listed_ = 0; // peers listed for going over a limit
 };
 
 } // namespace smtpgw::io

@@ -91,6 +91,10 @@ struct WorkerState {
     // The peer filter: the TCP stack's SYN admission on this lcore.
     filter::PeerFilterCounters filter_events;
     std::unique_ptr<filter::PeerFilter> peer_filter;
+    // Peers over a limit, for the control plane to list (AutoListRequest
+    // elements; single producer: this lcore, single consumer: the control).
+    rte_ring* auto_list_out = nullptr;
+    std::unique_ptr<filter::AutoListSink> auto_list_sink;
     // RCU: this lcore reports a quiescent state once per loop iteration, so
     // the control plane knows when a replaced peer table is no longer read.
     rte_rcu_qsbr* qsbr = nullptr;
@@ -118,6 +122,14 @@ struct NeighborNews {
     std::uint16_t port_id;
 };
 static_assert(sizeof(NeighborNews) % 4 == 0, "rte_ring element sizes are multiples of 4");
+
+// One auto-list request, as carried by auto_list_out.
+struct AutoListRequest {
+    net::Ipv6Addr addr; // aggregate address, v4-mapped for IPv4
+    std::uint8_t length = 0;
+    std::uint8_t pad[3] = {};
+};
+static_assert(sizeof(AutoListRequest) % 4 == 0, "rte_ring element sizes are multiples of 4");
 
 // Queues `m` for transmission on `p` (flushed at the end of the loop
 // iteration, or now when the batch is full). Takes ownership of `m`.

@@ -111,6 +111,20 @@ class PeerFilter(unittest.TestCase):
         self.assertTrue(labtool.peer("wan", "connect", GOOD, GW, 7, 3)["connected"])
         self.assertRegex(labtool.cli("show", "peer-filter").stdout, r"rate_limited\s+[1-9]")
 
+    def test_a_peer_over_its_limit_is_auto_listed_for_a_while(self):
+        peer = "198.18.0.67"
+        labtool.cli("peer-filter", "auto-list", "60")
+        try:
+            labtool.peer("wan", "burst", peer, GW, 7, 60)
+            self.assertTrue(labtool.wait_for(
+                lambda: "LISTED" in labtool.cli("peer-filter", "test", peer).stdout, 3))
+            self.assertIn("dynamic", labtool.cli("peer-filter", "test", peer).stdout)
+            self.assertFalse(labtool.peer("wan", "connect", peer, GW, 7, 2)["connected"])
+            self.assertTrue(labtool.peer("wan", "connect", GOOD, GW, 7, 3)["connected"])
+        finally:
+            labtool.cli("peer-filter", "auto-list", "0")
+            labtool.cli("peer-filter", "del", peer, check=False)
+
     def test_reloading_a_million_entries_loses_no_connection(self):
         rng = random.Random(4)
         with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as f:

@@ -3,6 +3,8 @@
 // admission lifecycle, table replacement, counters by reason.
 #include "filter/peer_filter.h"
 
+#include <vector>
+
 #include <CppUTest/TestHarness.h>
 
 using namespace smtpgw;
@@ -108,4 +110,39 @@ TEST(PeerFilter, ANewTableTakesEffectAtTheNextSyn) {
     CHECK_TRUE(Verdict::drop == filter->on_syn(t, true, kSec));
     published = nullptr; // no table: nothing listed
     CHECK_TRUE(Verdict::accept == filter->on_syn(t, true, kSec));
+}
+
+namespace {
+struct RecordingSink final : AutoListSink {
+    std::vector<net::Ipv6Prefix> requests;
+    bool accept = true;
+    bool request(const net::Ipv6Prefix& p) override {
+        if (accept)
+            requests.push_back(p);
+        return accept;
+    }
+};
+} // namespace
+
+TEST(PeerFilter, PeersOverALimitAreReportedForListingOnlyWhenEnabled) {
+    RecordingSink sink;
+    std::atomic<std::uint32_t> enabled{0};
+    filter->set_auto_list(&sink, &enabled);
+    auto t = from("203.0.113.40");
+    for (int i = 0; i < 3; ++i)
+        filter->on_syn(t, false, kSec); // the bucket's 3 tokens
+    CHECK_TRUE(Verdict::drop == filter->on_syn(t, false, kSec));
+    CHECK_EQUAL(0u, sink.requests.size()); // off
+    enabled = 600;
+    CHECK_TRUE(Verdict::drop == filter->on_syn(t, false, kSec));
+    CHECK_EQUAL(1u, sink.requests.size());
+    CHECK_EQUAL(128u, sink.requests[0].length); // the /32 aggregate, v4-mapped
+    CHECK_TRUE(sink.requests[0].addr == t.remote);
+    CHECK_EQUAL(1u, counters.read(PeerFilterEvent::auto_list_requested));
+    sink.accept = false; // a full queue is counted, the SYN still dropped
+    CHECK_TRUE(Verdict::drop == filter->on_syn(t, false, kSec));
+    CHECK_EQUAL(1u, counters.read(PeerFilterEvent::auto_list_queue_full));
+    // Listed peers are not reported (they never reach the limits).
+    CHECK_TRUE(Verdict::drop == filter->on_syn(from("198.18.0.1"), true, kSec));
+    CHECK_EQUAL(1u, sink.requests.size());
 }
