@@ -6,7 +6,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 FILES=(dataplane/io/worker.cc dataplane/net/l3_input.cc dataplane/net/l3_output.cc
        dataplane/net/checksum.cc dataplane/net/fault_injector.cc dataplane/tcp/tcp_input.cc
-       dataplane/tcp/tcp_output.cc dataplane/tcp/tcp_timers.cc dataplane/tcp/tcp_packet.cc)
+       dataplane/tcp/tcp_output.cc dataplane/tcp/tcp_timers.cc dataplane/tcp/tcp_packet.cc
+       dataplane/tcp/tcp_stack.cc dataplane/filter/peer_filter.cc dataplane/filter/peer_limits.cc)
 PATTERN='\b(printf|fprintf|puts|syslog|std::cout|std::cerr|iostream|std::mutex|lock_guard|unique_lock|pthread_mutex|malloc|calloc|realloc|make_unique|make_shared|rte_log|RTE_LOG)\b|\bnew\b|\bdelete\b'
 status=0
 for f in "${FILES[@]}"; do
