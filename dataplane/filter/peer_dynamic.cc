@@ -12,19 +12,14 @@ std::optional<PeerPrefix> parse_peer_prefix(std::string_view text) {
         t += t.find(':') == std::string::npos ? "/32" : "/128";
     PeerPrefix p;
     if (auto v4 = net::parse_ipv4_prefix(t)) {
-        p.v4 = *v4;
-        p.v4.addr.value &= v4->length == 0 ? 0 : ~0u << (32 - v4->length);
+        p.v4 = v4->network();
         return p;
     }
     if (auto v6 = net::parse_ipv6_prefix(t)) {
         if (v6->addr.is_v4_mapped())
             return std::nullopt; // the IPv4 form is the one to use
         p.is_v6 = true;
-        p.v6 = *v6;
-        for (std::size_t i = 0; i < 16; ++i) {
-            int keep = std::clamp(static_cast<int>(v6->length) - static_cast<int>(i) * 8, 0, 8);
-            p.v6.addr.bytes[i] &= static_cast<std::uint8_t>(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff);
-        }
+        p.v6 = v6->network();
         return p;
     }
     return std::nullopt;

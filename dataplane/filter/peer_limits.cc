@@ -4,6 +4,8 @@
 #include <array>
 #include <bit>
 
+#include "net/siphash.h"
+
 namespace smtpgw::filter {
 
 TokenBucketShape TokenBucketShape::make(std::uint32_t rate_per_second, std::uint32_t burst) {
@@ -53,41 +55,6 @@ constexpr std::array<net::ReasonInfo, kPeerVerdictCount> kVerdictInfo{{
 #undef SMTPGW_PEER_VERDICT_INFO
 }};
 
-std::uint64_t load_le64(const std::uint8_t* p) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-void sip_round(std::uint64_t& v0, std::uint64_t& v1, std::uint64_t& v2, std::uint64_t& v3) {
-    v0 += v1;
-    v1 = std::rotl(v1, 13);
-    v1 ^= v0;
-    v0 = std::rotl(v0, 32);
-    v2 += v3;
-    v3 = std::rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = std::rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = std::rotl(v1, 17);
-    v1 ^= v2;
-    v2 = std::rotl(v2, 32);
-}
-
-// Zeroes every bit of `a` after the first `len` bits.
-void mask_prefix(net::Ipv6Addr& a, unsigned len) {
-    for (unsigned i = 0; i < 16; ++i) {
-        unsigned first_bit = i * 8;
-        if (first_bit >= len)
-            a.bytes[i] = 0;
-        else if (len - first_bit < 8)
-            a.bytes[i] &= static_cast<std::uint8_t>(0xff00u >> (len - first_bit));
-    }
-}
-
 } // namespace
 
 const net::ReasonInfo& peer_verdict_info(PeerVerdict v) {
@@ -97,24 +64,12 @@ const net::ReasonInfo& peer_verdict_info(PeerVerdict v) {
 }
 
 std::uint64_t peer_hash(const PeerHashKey& key, const net::Ipv6Addr& a) {
-    // SipHash-2-4 specialised to a 16-byte message: two blocks, then the
-    // length block (16 << 56), then finalisation.
-    std::uint64_t v0 = 0x736f6d6570736575ull ^ key.k0;
-    std::uint64_t v1 = 0x646f72616e646f6dull ^ key.k1;
-    std::uint64_t v2 = 0x6c7967656e657261ull ^ key.k0;
-    std::uint64_t v3 = 0x7465646279746573ull ^ key.k1;
-    const std::array<std::uint64_t, 3> blocks{
-        load_le64(a.bytes.data()), load_le64(a.bytes.data() + 8), std::uint64_t{16} << 56};
-    for (std::uint64_t m : blocks) {
-        v3 ^= m;
-        sip_round(v0, v1, v2, v3);
-        sip_round(v0, v1, v2, v3);
-        v0 ^= m;
+    net::SipKey k;
+    for (int i = 0; i < 8; ++i) {
+        k.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(key.k0 >> (8 * i));
+        k.bytes[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(key.k1 >> (8 * i));
     }
-    v2 ^= 0xff;
-    for (int i = 0; i < 4; ++i)
-        sip_round(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
+    return net::siphash24(k, a.bytes);
 }
 
 PeerLimits::PeerLimits(const PeerLimitSettings& settings, const PeerHashKey& key)
@@ -126,7 +81,9 @@ net::Ipv6Addr PeerLimits::aggregate_key(const net::Ipv6Addr& peer) const {
     net::Ipv6Addr k = peer;
     // A v4-mapped address keeps its ::ffff: prefix (so it never meets an IPv6
     // aggregate) and is cut at 96 + v4_prefix_len; v6_prefix_len never applies.
-    mask_prefix(k, peer.is_v4_mapped() ? 96u + settings_.v4_prefix_len : settings_.v6_prefix_len);
+    auto length = static_cast<std::uint8_t>(peer.is_v4_mapped() ? 96u + settings_.v4_prefix_len
+                                                                 : settings_.v6_prefix_len);
+    k = net::Ipv6Prefix{k, length}.network().addr;
     return k;
 }
 

@@ -67,17 +67,6 @@ std::string quote(std::string_view s) {
     return q;
 }
 
-std::uint32_t v4_mask(unsigned length) {
-    return length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
-}
-
-void clear_host_bits(net::Ipv6Prefix& p) {
-    for (unsigned i = 0; i < 16; ++i) {
-        unsigned kept = p.length > 8 * i ? std::min(8u, p.length - 8 * i) : 0u;
-        p.addr.bytes[i] &= static_cast<std::uint8_t>(0xff00u >> kept);
-    }
-}
-
 // "SBL" and 1..10 digits: a Spamhaus Block List record reference.
 bool is_sbl_reference(std::string_view s) {
     if (!s.starts_with("SBL") || s.size() < 4 || s.size() > 13)
@@ -98,7 +87,7 @@ struct LineEntries {
     std::size_t count() const { return has_v6 ? 1 : v4_count; }
     void add_v4(std::uint32_t addr, unsigned length) {
         if (v4_count < v4.size())
-            v4[v4_count++] = net::Ipv4Prefix{net::Ipv4Addr{addr & v4_mask(length)},
+            v4[v4_count++] = net::Ipv4Prefix{net::Ipv4Addr{addr & net::ipv4_mask(length)},
                                              static_cast<std::uint8_t>(length)};
     }
 };
@@ -229,7 +218,7 @@ Reason parse_v6(std::string_view token, bool allow_groups, LineEntries& out) {
             return why;
     out.has_v6 = true;
     out.v6 = net::Ipv6Prefix{a, static_cast<std::uint8_t>(length)};
-    clear_host_bits(out.v6);
+    out.v6 = out.v6.network();
     return {};
 }
 
@@ -314,11 +303,11 @@ Reason parse_rbldnsd_v4(std::string_view token, LineEntries& out) {
         return why;
     unsigned given_bits = 8 * first_count;
     if (last_count == 1) // "10.0.0.3-10": END is START's last given octet
-        last = (last >> (given_bits - 8)) | (first & v4_mask(given_bits - 8));
+        last = (last >> (given_bits - 8)) | (first & net::ipv4_mask(given_bits - 8));
     else if (last_count != first_count)
         return "range end " + quote(last_text) + " must have 1 octet or as many as the start (" +
                std::to_string(first_count) + "), in " + quote(token);
-    last |= ~v4_mask(given_bits);
+    last |= ~net::ipv4_mask(given_bits);
     if (first > last)
         return "reversed range " + quote(token) + " (the end is below the start)";
     add_range(first, last, out);

@@ -11,12 +11,7 @@ namespace smtpgw::filter {
 namespace {
 
 net::Ipv6Addr masked(const net::Ipv6Addr& a, std::uint8_t length) {
-    net::Ipv6Addr m = a;
-    for (std::size_t i = 0; i < 16; ++i) {
-        int keep = std::clamp(static_cast<int>(length) - static_cast<int>(i) * 8, 0, 8);
-        m.bytes[i] &= static_cast<std::uint8_t>(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff);
-    }
-    return m;
+    return net::Ipv6Prefix{a, length}.network().addr;
 }
 
 // A fixed mix of the 128 bits (xor-multiply-shift on two halves). Lists are
@@ -125,9 +120,9 @@ std::string PeerTable::build(const std::vector<PeerPrefix>& prefixes, std::size_
             for (const auto& p : prefixes) {
                 if (p.is_v6 || p.kind != pass)
                     continue;
-                std::uint32_t mask = p.v4.length == 0 ? 0 : ~0u << (32 - p.v4.length);
-                std::uint32_t first = p.v4.addr.value & mask;
-                set_range_v4(first, first | ~mask, pass == PeerListKind::black);
+                std::uint32_t first = p.v4.network().addr.value;
+                set_range_v4(first, first | ~net::ipv4_mask(p.v4.length),
+                             pass == PeerListKind::black);
                 ++(pass == PeerListKind::black ? stats_.v4_black : stats_.v4_white);
             }
     } else {

@@ -65,18 +65,22 @@ std::string Dataplane::init(int argc, char** argv) {
         w->pool = pool_;
         if (auto err = w->mailbox.create(lcore); !err.empty())
             return err;
-        // Steering ring: any lcore may hand this one a frame it owns.
-        std::string ring = "steer_" + std::to_string(lcore);
-        w->steer_in = rte_ring_create(ring.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
-        if (!w->steer_in)
-            return "steering ring for lcore " + std::to_string(lcore) + ": " +
-                   rte_strerror(rte_errno);
-        ring = "neigh_" + std::to_string(lcore);
-        w->neighbor_in = rte_ring_create_elem(ring.c_str(), sizeof(NeighborNews), 1024,
-                                              SOCKET_ID_ANY, RING_F_SC_DEQ);
-        if (!w->neighbor_in)
-            return "neighbor ring for lcore " + std::to_string(lcore) + ": " +
-                   rte_strerror(rte_errno);
+        // With several lcores, any may hand this one a frame it owns
+        // (steering) or a neighbor it learned; one lcore needs neither ring,
+        // and its loop then polls neither.
+        if (board_.worker_lcores.size() > 1) {
+            std::string ring = "steer_" + std::to_string(lcore);
+            w->steer_in = rte_ring_create(ring.c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+            if (!w->steer_in)
+                return "steering ring for lcore " + std::to_string(lcore) + ": " +
+                       rte_strerror(rte_errno);
+            ring = "neigh_" + std::to_string(lcore);
+            w->neighbor_in = rte_ring_create_elem(ring.c_str(), sizeof(NeighborNews), 1024,
+                                                  SOCKET_ID_ANY, RING_F_SC_DEQ);
+            if (!w->neighbor_in)
+                return "neighbor ring for lcore " + std::to_string(lcore) + ": " +
+                       rte_strerror(rte_errno);
+        }
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_)

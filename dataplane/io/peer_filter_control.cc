@@ -35,13 +35,9 @@ std::optional<PeerListKind> parse_kind(const std::string& s) {
 }
 
 bool covers(const PeerPrefix& p, const net::Ipv6Addr& a) {
-    if (a.is_v4_mapped() != !p.is_v6)
+    if (a.is_v4_mapped() == p.is_v6)
         return false;
-    if (!p.is_v6) {
-        std::uint32_t mask = p.v4.length == 0 ? 0 : ~0u << (32 - p.v4.length);
-        return (net::v4_unmapped(a).value & mask) == (p.v4.addr.value & mask);
-    }
-    return p.v6.contains(a);
+    return p.is_v6 ? p.v6.contains(a) : p.v4.contains(net::v4_unmapped(a));
 }
 
 } // namespace
@@ -189,16 +185,18 @@ CommandResult PeerFilterControl::block(const std::string& text, std::uint64_t se
 }
 
 CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind) {
+    // The size first: the file is read once, into a buffer of its own size.
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
     std::ifstream in(path, std::ios::binary);
-    if (!in)
+    if (ec || !in)
         return CommandResult::failure(path + ": cannot open");
-    std::string text;
-    text.resize(kMaxListFileBytes + 1);
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxListFileBytes)
+    if (size > kMaxListFileBytes)
         return CommandResult::failure(path + ": larger than " +
                                       std::to_string(kMaxListFileBytes >> 20) + " MiB");
+    std::string text(static_cast<std::size_t>(size), '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
     auto format = filter::detect_peer_list_format(text).value_or(filter::PeerListFormat::cidr);
     filter::PeerListParse parsed = filter::parse_peer_list(text, format, max_entries_);
     std::string report;

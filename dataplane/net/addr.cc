@@ -1,6 +1,8 @@
 // addr.cc: parsing and formatting of typed addresses (see addr.h).
 #include "net/addr.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -17,6 +19,15 @@ bool Ipv6Prefix::contains(const Ipv6Addr& a) const {
         return true;
     auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
     return (a.bytes[full] & mask) == (addr.bytes[full] & mask);
+}
+
+Ipv6Prefix Ipv6Prefix::network() const {
+    Ipv6Prefix p = *this;
+    for (unsigned i = 0; i < 16; ++i) {
+        unsigned kept = length > 8 * i ? std::min(8u, length - 8 * i) : 0u;
+        p.addr.bytes[i] &= static_cast<std::uint8_t>(0xff00u >> kept);
+    }
+    return p;
 }
 
 Ipv6Addr solicited_node_multicast(const Ipv6Addr& a) {

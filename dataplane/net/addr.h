@@ -72,16 +72,20 @@ struct Ipv6Addr {
     auto operator<=>(const Ipv6Addr&) const = default;
 };
 
+// The netmask of a /length IPv4 prefix (0 for /0).
+constexpr std::uint32_t ipv4_mask(unsigned length) {
+    return length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
+}
+
 struct Ipv4Prefix {
     Ipv4Addr addr;
     std::uint8_t length = 0; // 0..32
 
     bool contains(Ipv4Addr a) const {
-        if (length == 0)
-            return true;
-        std::uint32_t mask = ~std::uint32_t{0} << (32 - length);
-        return (a.value & mask) == (addr.value & mask);
+        return (a.value & ipv4_mask(length)) == (addr.value & ipv4_mask(length));
     }
+    // The same prefix with the host bits cleared (10.1.2.3/8 -> 10.0.0.0/8).
+    Ipv4Prefix network() const { return {Ipv4Addr{addr.value & ipv4_mask(length)}, length}; }
     Ipv4Addr subnet_broadcast() const {
         std::uint32_t host = length >= 32 ? 0 : (~std::uint32_t{0} >> length);
         return Ipv4Addr{addr.value | host};
@@ -94,6 +98,8 @@ struct Ipv6Prefix {
     std::uint8_t length = 0; // 0..128
 
     bool contains(const Ipv6Addr& a) const;
+    // The same prefix with the host bits cleared.
+    Ipv6Prefix network() const;
     bool operator==(const Ipv6Prefix&) const = default;
 };
 

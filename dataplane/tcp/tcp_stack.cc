@@ -24,15 +24,8 @@ constexpr std::size_t kMaxListeners = 8;
 // answer to kReadable, say) needs a second round, never an unbounded loop.
 constexpr int kEventRounds = 4;
 
-std::uint64_t tick_of(std::uint64_t ns) { return ns / kTickNs; }
-
-// Smallest shift that lets the whole receive buffer be advertised (RFC 7323
-// 2.3), the same rule the Tcb applies to the SYN-ACK it builds itself.
-std::uint8_t window_shift_for(std::uint32_t buffer) {
-    std::uint8_t shift = 0;
-    while (shift < kMaxWindowScale && (buffer >> shift) > 0xffff)
-        ++shift;
-    return shift;
+std::uint64_t tick_of(std::uint64_t ns) {
+    return ns / kTickNs;
 }
 
 } // namespace
@@ -128,23 +121,18 @@ std::uint64_t TcpStack::flow_hash(const FourTuple& t) const {
     return siphash24(secrets_.flow, b);
 }
 
-TcpSeq TcpStack::make_iss(const FourTuple& t, std::uint64_t now) const {
+TcpStack::ConnSecrets TcpStack::secrets_for(const FourTuple& t, std::uint64_t now) const {
+    auto b = tuple_bytes(t);
+    std::uint64_t f = siphash24(secrets_.isn, b);
     // RFC 6528 3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
-    // M a 4 microsecond timer.
-    auto b = tuple_bytes(t);
-    auto f = static_cast<std::uint32_t>(siphash24(secrets_.isn, b));
-    return TcpSeq(static_cast<std::uint32_t>(now / 4000) + f);
+    // M a 4 microsecond timer. RFC 7323 5.4: a per-connection timestamp
+    // offset hides the clock; from the tuple, so a cookie SYN-ACK and the
+    // TCB later made from its ACK agree.
+    return {TcpSeq(static_cast<std::uint32_t>(now / 4000) + static_cast<std::uint32_t>(f)),
+            static_cast<std::uint32_t>(f >> 32)};
 }
 
-std::uint32_t TcpStack::ts_offset_for(const FourTuple& t) const {
-    // RFC 7323 5.4: a per-connection random offset hides the clock; derived
-    // from the tuple so the cookie SYN-ACK and the later TCB agree.
-    auto b = tuple_bytes(t);
-    return static_cast<std::uint32_t>(siphash24(secrets_.isn, b) >> 32);
-}
-
-TcpStack::Slot* TcpStack::find(const FourTuple& t) {
-    std::uint64_t h = flow_hash(t);
+TcpStack::Slot* TcpStack::find(const FourTuple& t, std::uint64_t h) {
     for (std::size_t i = h & table_mask_;; i = (i + 1) & table_mask_) {
         std::uint32_t e = table_[i];
         if (e == 0)
@@ -185,8 +173,8 @@ void TcpStack::table_erase(std::uint32_t index) {
 
 // ------------------------------------------------------------ slots
 
-std::optional<std::uint32_t> TcpStack::allocate(const FourTuple& t, StreamHandler* handler,
-                                                bool passive) {
+std::optional<std::uint32_t> TcpStack::allocate(const FourTuple& t, std::uint64_t hash,
+                                                StreamHandler* handler, bool passive) {
     if (free_.empty()) {
         stack_counters_.count(TcpStackEvent::table_full);
         return std::nullopt;
@@ -197,7 +185,7 @@ std::optional<std::uint32_t> TcpStack::allocate(const FourTuple& t, StreamHandle
     const TcpSettings& ts = settings_for(t);
     s.tcb.emplace(ts, counters_, t.local_port, t.remote_port);
     s.tuple = t;
-    s.hash = flow_hash(t);
+    s.hash = hash;
     s.handler = handler;
     s.user = 0;
     s.passive = passive;
@@ -282,12 +270,13 @@ void TcpStack::input(const net::Ipv6Addr& src, const net::Ipv6Addr& dst,
         return;
     }
     FourTuple t{dst, src, h.dst_port, h.src_port};
-    if (Slot* s = find(t)) {
+    std::uint64_t hash = flow_hash(t);
+    if (Slot* s = find(t, hash)) {
         auto index = static_cast<std::uint32_t>(s - slots_.data());
         // RFC 9293 3.6.1: a new SYN above the old incarnation's RCV.NXT may
         // reuse a tuple in TIME-WAIT (the old duplicates cannot be confused).
-        if (s->tcb->state() == TcpState::time_wait && h.has(flags::kSyn) &&
-            !h.has(flags::kAck) && h.seq > s->tcb->rcv_nxt()) {
+        if (s->tcb->state() == TcpState::time_wait && h.has(flags::kSyn) && !h.has(flags::kAck) &&
+            h.seq > s->tcb->rcv_nxt()) {
             stack_counters_.count(TcpStackEvent::time_wait_reused);
             free_slot(index);
         } else {
@@ -297,11 +286,12 @@ void TcpStack::input(const net::Ipv6Addr& src, const net::Ipv6Addr& dst,
             return;
         }
     }
-    on_no_connection(t, seg, now);
+    on_no_connection(t, hash, seg, now);
     flush(now);
 }
 
-void TcpStack::on_no_connection(const FourTuple& t, const Segment& seg, std::uint64_t now) {
+void TcpStack::on_no_connection(const FourTuple& t, std::uint64_t hash, const Segment& seg,
+                                std::uint64_t now) {
     const TcpHeader& h = seg.header;
     if (h.has(flags::kRst))
         return; // 3.10.7.1: never answer a RST
@@ -312,12 +302,12 @@ void TcpStack::on_no_connection(const FourTuple& t, const Segment& seg, std::uin
         return;
     }
     if (h.has(flags::kSyn) && !h.has(flags::kAck)) {
-        open_passive(t, seg, *handler, now);
+        open_passive(t, hash, seg, *handler, now);
         return;
     }
     if (h.has(flags::kAck) && !h.has(flags::kSyn) && cookies_ever_sent_ &&
         now - last_cookie_ns_ <= s_.cookies.period_ns * (s_.cookies.max_age_periods + 1)) {
-        if (try_cookie(t, seg, *handler, now))
+        if (try_cookie(t, hash, seg, *handler, now))
             return;
         stack_counters_.count(TcpStackEvent::cookie_rejected);
     } else {
@@ -334,8 +324,8 @@ void TcpStack::send_reset(const FourTuple& t, const Segment& seg) {
     sink_.emit(t, out);
 }
 
-void TcpStack::open_passive(const FourTuple& t, const Segment& seg, StreamHandler& h,
-                            std::uint64_t now) {
+void TcpStack::open_passive(const FourTuple& t, std::uint64_t hash, const Segment& seg,
+                            StreamHandler& h, std::uint64_t now) {
     // The peer filter decides before anything is spent on the peer: no
     // SYN-ACK, no cookie, no state for a refused one.
     if (admission_) {
@@ -353,7 +343,7 @@ void TcpStack::open_passive(const FourTuple& t, const Segment& seg, StreamHandle
         send_cookie(t, seg, now);
         return;
     }
-    auto index = allocate(t, &h, /*passive=*/true);
+    auto index = allocate(t, hash, &h, /*passive=*/true);
     if (!index) {
         if (admission_)
             admission_->on_half_open_gone(t);
@@ -361,7 +351,8 @@ void TcpStack::open_passive(const FourTuple& t, const Segment& seg, StreamHandle
     }
     Slot& s = slots_[*index];
     s.admitted = admission_ != nullptr;
-    s.tcb->listen(make_iss(t, now), ts_offset_for(t));
+    ConnSecrets k = secrets_for(t, now);
+    s.tcb->listen(k.iss, k.ts_offset);
     s.tcb->on_segment(seg, now);
     if (s.tcb->state() == TcpState::syn_received) {
         s.half_open = true;
@@ -382,7 +373,7 @@ void TcpStack::send_cookie(const FourTuple& t, const Segment& seg, std::uint64_t
         req.peer_wscale = std::min(*peer.window_scale, kMaxWindowScale);
     req.sack_permitted = ts.sack && peer.sack_permitted;
     req.timestamps = ts.timestamps && peer.timestamps.has_value();
-    auto ts_now = static_cast<std::uint32_t>(now / ts.ts_tick_ns) + ts_offset_for(t);
+    auto ts_now = static_cast<std::uint32_t>(now / ts.ts_tick_ns) + secrets_for(t, now).ts_offset;
     SynCookie c = syncookie_make(secrets_.cookie, s_.cookies, req, now, ts_now);
 
     // The SYN-ACK a Tcb would build, with the cookie as ISS (RFC 4987 3.6).
@@ -396,7 +387,7 @@ void TcpStack::send_cookie(const FourTuple& t, const Segment& seg, std::uint64_t
     h.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(ts.recv_buffer_bytes, 0xffff));
     h.options.mss = ts.mss;
     if (req.peer_wscale)
-        h.options.window_scale = window_shift_for(ts.recv_buffer_bytes);
+        h.options.window_scale = offered_window_scale(ts); // what a Tcb would offer
     h.options.sack_permitted = req.sack_permitted;
     if (c.tsval)
         h.options.timestamps = Timestamps{*c.tsval, peer.timestamps->value};
@@ -406,20 +397,20 @@ void TcpStack::send_cookie(const FourTuple& t, const Segment& seg, std::uint64_t
     sink_.emit(t, out);
 }
 
-bool TcpStack::try_cookie(const FourTuple& t, const Segment& seg, StreamHandler& h,
-                          std::uint64_t now) {
+bool TcpStack::try_cookie(const FourTuple& t, std::uint64_t hash, const Segment& seg,
+                          StreamHandler& h, std::uint64_t now) {
     std::optional<std::uint32_t> tsecr;
     if (seg.header.options.timestamps)
         tsecr = seg.header.options.timestamps->echo;
     SynCookieAccepted acc;
-    if (syncookie_check(secrets_.cookie, s_.cookies, t, seg.header.seq, seg.header.ack, tsecr,
-                        now, acc) != SynCookieError::ok)
+    if (syncookie_check(secrets_.cookie, s_.cookies, t, seg.header.seq, seg.header.ack, tsecr, now,
+                        acc) != SynCookieError::ok)
         return false;
-    auto index = allocate(t, &h, /*passive=*/true);
+    auto index = allocate(t, hash, &h, /*passive=*/true);
     if (!index)
         return true; // counted as table_full; the peer's retransmission finds no room either
     Slot& s = slots_[*index];
-    s.tcb->accept_cookie(acc, seg, now, ts_offset_for(t));
+    s.tcb->accept_cookie(acc, seg, now, secrets_for(t, now).ts_offset);
     stack_counters_.count(TcpStackEvent::cookie_accepted);
     mark_dirty(*index);
     return true;
@@ -615,13 +606,15 @@ ConnRef TcpStack::connect(const net::Ipv6Addr& local, const net::Ipv6Addr& remot
         if (port % s_.owner_count != s_.owner_index)
             continue;
         FourTuple t{local, remote, port, remote_port};
-        if (find(t))
+        std::uint64_t hash = flow_hash(t);
+        if (find(t, hash))
             continue;
-        auto index = allocate(t, &handler, /*passive=*/false);
+        auto index = allocate(t, hash, &handler, /*passive=*/false);
         if (!index)
             return kNoConn;
         Slot& s = slots_[*index];
-        s.tcb->connect(make_iss(t, now), now, ts_offset_for(t));
+        ConnSecrets k = secrets_for(t, now);
+        s.tcb->connect(k.iss, now, k.ts_offset);
         ConnRef ref{*index, s.generation};
         mark_dirty(*index);
         flush(now);
@@ -689,7 +682,9 @@ std::uintptr_t TcpStack::user(ConnRef c) const {
     return s ? s->user : 0;
 }
 
-std::uint32_t TcpStack::slots_size() const { return static_cast<std::uint32_t>(slots_.size()); }
+std::uint32_t TcpStack::slots_size() const {
+    return static_cast<std::uint32_t>(slots_.size());
+}
 
 ConnRef TcpStack::passive_ref(std::uint32_t index) const {
     const Slot& s = slots_[index];
@@ -705,8 +700,8 @@ std::optional<ConnInfo> TcpStack::info(ConnRef c) const {
     if (!s)
         return std::nullopt;
     const Tcb& t = *s->tcb;
-    return ConnInfo{s->tuple, t.state(), t.readable(), t.send_space(), t.cwnd(), t.rto_ns(),
-                    s->passive, t.buffer_bytes()};
+    return ConnInfo{s->tuple, t.state(),  t.readable(), t.send_space(),
+                    t.cwnd(), t.rto_ns(), s->passive,   t.buffer_bytes()};
 }
 
 void TcpStack::snapshot_into(std::vector<ConnInfo>& out) const {

@@ -94,8 +94,7 @@ class StreamHandler {
     // passive connection is the accept. kClosed is the last call for `c`:
     // the handle is invalid afterwards. A passive connection that dies
     // before it is established is freed without any call.
-    virtual void on_events(TcpStack& stack, ConnRef c, std::uint32_t events,
-                           std::uint64_t now) = 0;
+    virtual void on_events(TcpStack& stack, ConnRef c, std::uint32_t events, std::uint64_t now) = 0;
 };
 
 // Where segments to transmit go (the adapter builds the frame).
@@ -233,27 +232,34 @@ class TcpStack {
     ConnRef passive_ref(std::uint32_t index) const; // kNoConn unless an in-use passive slot
     const net::Ipv6Addr& remote_of(std::uint32_t index) const;
 
-    Slot* find(const FourTuple& t);
+    // `hash` is flow_hash(t): computed once per segment and passed along.
+    Slot* find(const FourTuple& t, std::uint64_t hash);
     std::uint64_t flow_hash(const FourTuple& t) const;
     void table_insert(std::uint32_t index);
     void table_erase(std::uint32_t index);
-    std::optional<std::uint32_t> allocate(const FourTuple& t, StreamHandler* handler,
-                                          bool passive);
+    std::optional<std::uint32_t> allocate(const FourTuple& t, std::uint64_t hash,
+                                          StreamHandler* handler, bool passive);
     void free_slot(std::uint32_t index);
     Slot* resolve(ConnRef c);
     const Slot* resolve(ConnRef c) const;
 
-    void on_no_connection(const FourTuple& t, const Segment& seg, std::uint64_t now);
-    void open_passive(const FourTuple& t, const Segment& seg, StreamHandler& h,
+    void on_no_connection(const FourTuple& t, std::uint64_t hash, const Segment& seg,
+                          std::uint64_t now);
+    void open_passive(const FourTuple& t, std::uint64_t hash, const Segment& seg, StreamHandler& h,
                       std::uint64_t now);
     void send_cookie(const FourTuple& t, const Segment& seg, std::uint64_t now);
-    bool try_cookie(const FourTuple& t, const Segment& seg, StreamHandler& h,
+    bool try_cookie(const FourTuple& t, std::uint64_t hash, const Segment& seg, StreamHandler& h,
                     std::uint64_t now);
     void send_reset(const FourTuple& t, const Segment& seg);
     StreamHandler* listener_for(std::uint16_t port) const;
     const TcpSettings& settings_for(const FourTuple& t) const;
-    TcpSeq make_iss(const FourTuple& t, std::uint64_t now) const;
-    std::uint32_t ts_offset_for(const FourTuple& t) const;
+    // The per-connection secrets derived from one keyed hash of the tuple:
+    // the RFC 6528 ISS and the RFC 7323 5.4 timestamp offset.
+    struct ConnSecrets {
+        TcpSeq iss;
+        std::uint32_t ts_offset;
+    };
+    ConnSecrets secrets_for(const FourTuple& t, std::uint64_t now) const;
 
     // Delivers events, drains output, then frees, files into TIME-WAIT and
     // re-arms the timer as the new state requires.
@@ -279,15 +285,15 @@ class TcpStack {
     SegmentSink& sink_;
 
     std::vector<Slot> slots_;
-    std::vector<std::uint32_t> free_;    // stack of free slot indices
-    std::vector<std::uint32_t> table_;   // open addressing; index + 1, 0 = empty
+    std::vector<std::uint32_t> free_;  // stack of free slot indices
+    std::vector<std::uint32_t> table_; // open addressing; index + 1, 0 = empty
     std::size_t table_mask_ = 0;
-    std::vector<std::uint32_t> wheel_;   // list heads, index + 1, 0 = empty
-    std::uint64_t wheel_tick_ = 0;       // last tick processed
+    std::vector<std::uint32_t> wheel_; // list heads, index + 1, 0 = empty
+    std::uint64_t wheel_tick_ = 0;     // last tick processed
     bool wheel_started_ = false;
-    std::vector<std::uint32_t> dirty_;   // slots with work pending for settle()
+    std::vector<std::uint32_t> dirty_; // slots with work pending for settle()
     bool flushing_ = false;
-    std::uint64_t last_now_ = 0;         // time of the latest input, timer or connect
+    std::uint64_t last_now_ = 0;              // time of the latest input, timer or connect
     std::uint32_t tw_head_ = 0, tw_tail_ = 0; // index + 1, 0 = none
 
     struct Listener {

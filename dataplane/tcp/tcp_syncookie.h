@@ -24,18 +24,16 @@
 #include <optional>
 #include <span>
 
+#include "net/siphash.h"
 #include "tcp/tcp_packet.h"
 #include "tcp/tcp_seq.h"
 #include "tcp/tcp_tuple.h"
 
 namespace smtpgw::tcp {
 
-struct SipKey {
-    std::array<std::uint8_t, 16> bytes{};
-};
-
-// SipHash-2-4 (Aumasson and Bernstein, 2012), the keyed hash behind cookies.
-std::uint64_t siphash24(const SipKey& key, std::span<const std::uint8_t> data);
+// The keyed hash behind cookies (net/siphash.h).
+using net::SipKey;
+using net::siphash24;
 
 struct SynCookieSettings {
     // Length of one counter period; cookies made in one period share it.

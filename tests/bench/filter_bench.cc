@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_rig.h"
 #include "filter/peer_filter.h"
 #include "io/tcp_adapter.h"
 #include "io/worker.h"
@@ -41,15 +42,12 @@ using namespace smtpgw::net::wire;
 
 namespace {
 
-const net::MacAddr kGatewayMac{{0x02, 0, 0, 0, 0, 0x01}};
-const net::MacAddr kPeerMac{{0x02, 0, 0, 0, 0, 0xfe}};
-const net::Ipv4Addr kGateway4 = *net::parse_ipv4("203.0.113.1");
+using bench::kGateway4;
+using bench::kGatewayMac;
+using bench::kPeerMac;
+using bench::seconds_since;
 constexpr unsigned kBurst = 32;
 constexpr std::size_t kTemplates = 4096;
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // A SYN from `src` to the gateway's echo port, checksums filled.
 std::vector<std::uint8_t> syn_frame(std::uint32_t src, std::uint16_t sport) {
@@ -113,31 +111,17 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    std::vector<std::string> eal{"smtpgw-bench-filter", "-l", "0", "--no-huge", "--no-pci", "-m",
-                                 "2048", "--no-shconf", "--file-prefix=smtpgw-bench-filter",
-                                 "--log-level=lib.eal:error"};
-    std::vector<char*> eargv;
-    for (auto& s : eal)
-        eargv.push_back(s.data());
-    if (rte_eal_init(static_cast<int>(eargv.size()), eargv.data()) < 0) {
-        std::fprintf(stderr, "EAL init failed\n");
+    // 2 GiB: the rte_lpm comparison's tbl8 groups live in DPDK memory.
+    if (!bench::start_eal("smtpgw-bench-filter", 2048))
+        return 1;
+    bench::RingPort rp;
+    if (auto why = bench::make_ring_port(rp, 16383, 4096); !why.empty()) {
+        std::fprintf(stderr, "setup failed: %s\n", why.c_str());
         return 1;
     }
-    auto* pool = rte_pktmbuf_pool_create("bench_mbufs", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                         static_cast<int>(rte_socket_id()));
-    rte_ring* rx = rte_ring_create("bench_rx", 4096, static_cast<int>(rte_socket_id()),
-                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
-    rte_ring* tx = rte_ring_create("bench_tx", 4096, static_cast<int>(rte_socket_id()),
-                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
-    int pid = pool && rx && tx ? rte_eth_from_rings("bench_wan", &rx, 1, &tx, 1, rte_socket_id()) : -1;
-    if (pid < 0)
-        return 1;
-    auto port = static_cast<std::uint16_t>(pid);
-    rte_eth_conf conf{};
-    rte_eth_dev_configure(port, 1, 1, &conf);
-    rte_eth_rx_queue_setup(port, 0, 1024, rte_socket_id(), nullptr, pool);
-    rte_eth_tx_queue_setup(port, 0, 1024, rte_socket_id(), nullptr);
-    rte_eth_dev_start(port);
+    rte_mempool* pool = rp.pool;
+    rte_ring* rx = rp.rx;
+    std::uint16_t port = rp.port;
 
     // The list: `entries` random /32s; the SYNs come from listed ones.
     std::mt19937 rng(11);
@@ -164,10 +148,7 @@ int main(int argc, char** argv) {
     io::WorkerState w;
     w.pool = pool;
     w.stop = &stop;
-    net::PortAddressing a{kGatewayMac, net::Ipv4Prefix{kGateway4, 24},
-                          *net::parse_ipv6_prefix("2001:db8:1::1/64"),
-                          net::link_local_from_mac(kGatewayMac)};
-    w.ports.push_back(std::make_unique<io::WorkerPort>(port, 0, "wan", a,
+    w.ports.push_back(std::make_unique<io::WorkerPort>(port, 0, "wan", bench::wan_addressing(),
                                                        net::NeighborCache(1024, 1ull << 40)));
     io::TcpAdapterConfig cfg;
     cfg.lab_services = true;

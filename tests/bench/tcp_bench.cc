@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_rig.h"
 #include "io/tcp_adapter.h"
 #include "io/worker.h"
 #include "net/byte_order.h"
@@ -56,9 +57,9 @@ double wall_seconds() {
 }
 std::uint64_t now_ns() { return static_cast<std::uint64_t>(wall_seconds() * 1e9); }
 
-const net::MacAddr kGatewayMac{{0x02, 0, 0, 0, 0, 0x01}};
-const net::MacAddr kClientMac{{0x02, 0, 0, 0, 0, 0xfe}};
-const net::Ipv4Addr kGateway4 = *net::parse_ipv4("203.0.113.1");
+using bench::kGateway4;
+using bench::kGatewayMac;
+const net::MacAddr kClientMac = bench::kPeerMac;
 const net::Ipv4Addr kClient4 = *net::parse_ipv4("203.0.113.10");
 
 // ------------------------------------------------------------ the peer
@@ -142,32 +143,18 @@ struct Rig {
 };
 
 std::string setup(Rig& r) {
-    r.pool = rte_pktmbuf_pool_create("bench_mbufs", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                     static_cast<int>(rte_socket_id()));
-    r.rx = rte_ring_create("bench_rx", 65536, static_cast<int>(rte_socket_id()),
-                           RING_F_SP_ENQ | RING_F_SC_DEQ);
-    r.tx = rte_ring_create("bench_tx", 65536, static_cast<int>(rte_socket_id()),
-                           RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (!r.pool || !r.rx || !r.tx)
-        return "mempool or rings";
-    int pid = rte_eth_from_rings("bench_wan", &r.rx, 1, &r.tx, 1, rte_socket_id());
-    if (pid < 0)
-        return "rte_eth_from_rings";
-    r.port = static_cast<std::uint16_t>(pid);
-    rte_eth_conf conf{};
-    if (rte_eth_dev_configure(r.port, 1, 1, &conf) != 0 ||
-        rte_eth_rx_queue_setup(r.port, 0, 1024, rte_socket_id(), nullptr, r.pool) != 0 ||
-        rte_eth_tx_queue_setup(r.port, 0, 1024, rte_socket_id(), nullptr) != 0 ||
-        rte_eth_dev_start(r.port) != 0)
-        return "ring ethdev setup";
+    bench::RingPort rp;
+    if (auto why = bench::make_ring_port(rp, 65535, 65536); !why.empty())
+        return why;
+    r.pool = rp.pool;
+    r.rx = rp.rx;
+    r.tx = rp.tx;
+    r.port = rp.port;
 
     r.w = std::make_unique<io::WorkerState>();
     r.w->pool = r.pool;
     r.w->stop = &r.stop;
-    net::PortAddressing a{kGatewayMac, net::Ipv4Prefix{kGateway4, 24},
-                          *net::parse_ipv6_prefix("2001:db8:1::1/64"),
-                          net::link_local_from_mac(kGatewayMac)};
-    auto wp = std::make_unique<io::WorkerPort>(r.port, 0, "wan", a,
+    auto wp = std::make_unique<io::WorkerPort>(r.port, 0, "wan", bench::wan_addressing(),
                                                net::NeighborCache(1024, 3600ull * 1'000'000'000));
     net::NeighborCounters nc;
     wp->l3.neighbors.learn(kClient4, kClientMac, now_ns(), nc);
@@ -428,16 +415,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    std::vector<std::string> eal{"smtpgw-bench-tcp", "-l", "0", "--no-huge", "--no-pci", "-m",
-                                 "512", "--no-shconf", "--file-prefix=smtpgw-bench",
-                                 "--log-level=lib.eal:error"};
-    std::vector<char*> eargv;
-    for (auto& s : eal)
-        eargv.push_back(s.data());
-    if (rte_eal_init(static_cast<int>(eargv.size()), eargv.data()) < 0) {
-        std::fprintf(stderr, "EAL init failed\n");
+    if (!bench::start_eal("smtpgw-bench-tcp", 512))
         return 1;
-    }
     Rig rig;
     if (auto err = setup(rig); !err.empty()) {
         std::fprintf(stderr, "setup failed: %s\n", err.c_str());

@@ -4,21 +4,33 @@
 
 using namespace tcpnet;
 
-TEST_GROUP(TcpLabServices) {
-    Net net;
-    std::unique_ptr<Host> server, client;
-    EchoService echo;
-    DiscardService discard;
-    ChargenService chargen;
+TEST_GROUP_BASE(TcpLabServices, ServerAndClient){};
 
-    void setup() override {
-        server = std::make_unique<Host>(net, small_settings(), 1);
-        client = std::make_unique<Host>(net, small_settings(), 7);
-        CHECK_TRUE(server->stack->listen(kEchoPort, echo));
-        CHECK_TRUE(server->stack->listen(kDiscardPort, discard));
-        CHECK_TRUE(server->stack->listen(kChargenPort, chargen));
+namespace {
+// The relay's world: the client on 192.0.2.10, the gateway on WAN 192.0.2.1
+// and LAN 198.51.100.1 running the relay, the LAN server on 198.51.100.25.
+struct RelayLab {
+    explicit RelayLab(Net& n, Host& client)
+        : gateway(n, small_settings(), 21), lan_server(n, small_settings(), 31),
+          relay(targets(), 8) {
+        gateway.stack->listen(kRelayPort, relay);
+        n.attach(client_addr, client);
+        n.attach(wan, gateway);
+        n.attach(targets().local4, gateway);
+        n.attach(targets().remote4, lan_server);
     }
+    static RelayTargets targets() {
+        RelayTargets t;
+        t.local4 = v4("198.51.100.1");
+        t.remote4 = v4("198.51.100.25");
+        t.remote_port = kRelayPort;
+        return t;
+    }
+    net::Ipv6Addr client_addr = v4("192.0.2.10"), wan = v4("192.0.2.1");
+    Host gateway, lan_server;
+    RelayService relay;
 };
+} // namespace
 
 TEST(TcpLabServices, EchoReturnsEveryByteForEachFamilyAndSize) {
     struct Case {
@@ -86,26 +98,13 @@ TEST(TcpLabServices, DiscardSwallowsDataAndClosesOnFin) {
 }
 
 TEST(TcpLabServices, RelaySplicesAWanClientToTheLanServerBothWays) {
-    // gateway: WAN 192.0.2.1 / LAN 198.51.100.1; LAN server 198.51.100.25 runs echo.
-    Host gateway(net, small_settings(), 21);
-    Host lan_server(net, small_settings(), 31);
+    RelayLab lab(net, *client); // the LAN server runs echo
     EchoService lan_echo;
-    lan_server.stack->listen(kRelayPort, lan_echo);
-    RelayTargets t;
-    t.local4 = v4("198.51.100.1");
-    t.remote4 = v4("198.51.100.25");
-    t.remote_port = kRelayPort;
-    RelayService relay(t, 8);
-    gateway.stack->listen(kRelayPort, relay);
-    auto ca = v4("192.0.2.10"), wan = v4("192.0.2.1");
-    net.attach(ca, *client);
-    net.attach(wan, gateway);
-    net.attach(t.local4, gateway);
-    net.attach(t.remote4, lan_server);
+    lab.lan_server.stack->listen(kRelayPort, lan_echo);
     for (std::size_t bytes : {std::size_t{0}, std::size_t{1}, std::size_t{200000}}) {
         Client& app = net.client_app();
         app.to_send = pattern(bytes, static_cast<std::uint32_t>(bytes));
-        client->stack->connect(ca, wan, kRelayPort, app, net.now);
+        client->stack->connect(lab.client_addr, lab.wan, kRelayPort, app, net.now);
         net.deliver_all();
         net.run_ms(500);
         CHECK_EQUAL(app.to_send.size(), app.received.size());
@@ -113,30 +112,18 @@ TEST(TcpLabServices, RelaySplicesAWanClientToTheLanServerBothWays) {
         CHECK_TEXT(app.events & app_event::kPeerClosed, std::to_string(bytes).c_str());
     }
     net.run_ms(61'000);
-    LONGS_EQUAL(0, relay.active_pairs());
-    LONGS_EQUAL(0, gateway.stack->connections());
+    LONGS_EQUAL(0, lab.relay.active_pairs());
+    LONGS_EQUAL(0, lab.gateway.stack->connections());
 }
 
 TEST(TcpLabServices, RelayResetsTheClientWhenTheLanServerRefuses) {
-    Host gateway(net, small_settings(), 21);
-    Host lan_server(net, small_settings(), 31); // no listener: RST
-    RelayTargets t;
-    t.local4 = v4("198.51.100.1");
-    t.remote4 = v4("198.51.100.25");
-    t.remote_port = kRelayPort;
-    RelayService relay(t, 8);
-    gateway.stack->listen(kRelayPort, relay);
-    auto ca = v4("192.0.2.10"), wan = v4("192.0.2.1");
-    net.attach(ca, *client);
-    net.attach(wan, gateway);
-    net.attach(t.local4, gateway);
-    net.attach(t.remote4, lan_server);
+    RelayLab lab(net, *client); // the LAN server listens nowhere: RST
     Client& app = net.client_app();
     app.to_send.assign(5, 'h');
-    client->stack->connect(ca, wan, kRelayPort, app, net.now);
+    client->stack->connect(lab.client_addr, lab.wan, kRelayPort, app, net.now);
     net.deliver_all();
     net.run_ms(10);
     CHECK_TRUE(app.events & app_event::kReset);
-    LONGS_EQUAL(0, relay.active_pairs());
+    LONGS_EQUAL(0, lab.relay.active_pairs());
 }
 

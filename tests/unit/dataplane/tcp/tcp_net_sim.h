@@ -175,5 +175,22 @@ inline TcpStackSettings small_settings() {
 
 inline const std::uint16_t kRelayPort = 10025;
 
+// A server running echo, discard and chargen, and a client, on one network.
+struct ServerAndClient : public Utest {
+    Net net;
+    std::unique_ptr<Host> server, client;
+    EchoService echo;
+    DiscardService discard;
+    ChargenService chargen;
+
+    void setup() override {
+        server = std::make_unique<Host>(net, small_settings(), 1);
+        client = std::make_unique<Host>(net, small_settings(), 7);
+        CHECK_TRUE(server->stack->listen(kEchoPort, echo));
+        CHECK_TRUE(server->stack->listen(kDiscardPort, discard));
+        CHECK_TRUE(server->stack->listen(kChargenPort, chargen));
+    }
+};
+
 } // namespace tcpnet
 

@@ -5,21 +5,7 @@
 
 using namespace tcpnet;
 
-TEST_GROUP(TcpStack) {
-    Net net;
-    std::unique_ptr<Host> server, client;
-    EchoService echo;
-    DiscardService discard;
-    ChargenService chargen;
-
-    void setup() override {
-        server = std::make_unique<Host>(net, small_settings(), 1);
-        client = std::make_unique<Host>(net, small_settings(), 7);
-        CHECK_TRUE(server->stack->listen(kEchoPort, echo));
-        CHECK_TRUE(server->stack->listen(kDiscardPort, discard));
-        CHECK_TRUE(server->stack->listen(kChargenPort, chargen));
-    }
-};
+TEST_GROUP_BASE(TcpStack, ServerAndClient){};
 
 TEST(TcpStack, SegmentsForClosedPortsAreAnsweredWithRst) {
     auto ca = v4("192.0.2.10"), sa = v4("192.0.2.1");
