@@ -31,7 +31,7 @@ std::vector<std::string> split_words(std::string_view path) {
 std::string usage_of(const CommandSpec& s) {
     std::string u = s.path;
     for (std::size_t i = 0; i < s.args.size(); ++i) {
-        bool opt = s.trailing_optional && i + 1 == s.args.size();
+        bool opt = i + s.optional_args >= s.args.size();
         u += opt ? " [" + s.args[i].name + "]" : " " + s.args[i].name;
     }
     return u;
@@ -239,7 +239,7 @@ CommandResult CommandTable::execute(const std::vector<std::string>& tokens) cons
         return CommandResult::failure(m.error);
     CommandArgs args(tokens.begin() + static_cast<std::ptrdiff_t>(m.keywords), tokens.end());
     std::size_t need = m.spec->args.size();
-    std::size_t min = m.spec->trailing_optional && need > 0 ? need - 1 : need;
+    std::size_t min = need - std::min(need, m.spec->optional_args);
     if (args.size() < min || args.size() > need)
         return CommandResult::failure("usage: " + usage_of(*m.spec));
     return m.spec->handler(args);

@@ -42,7 +42,7 @@ struct CommandSpec {
     std::string path;             // keywords: "show stats"
     std::string help;             // one line
     std::vector<ArgSpec> args{};  // positional, all required
-    bool trailing_optional = false; // the last arg may be omitted
+    std::size_t optional_args = 0; // how many of the last args may be omitted
     CommandHandler handler;
 };
 

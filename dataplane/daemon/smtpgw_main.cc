@@ -107,9 +107,9 @@ int main(int argc, char** argv) {
                }});
     smtpgw::io::register_dataplane_commands(table, dp);
     smtpgw::io::PeerFilterControl peer_filter(dp, board.peer_filter_state_file,
-                                              board.peer_filter_max_entries);
+                                              board.peer_filter_max_entries,
+                                              board.peer_filter_action);
     peer_filter.register_commands(table);
-    dp.set_listed_action(board.peer_filter_action);
     dp.set_auto_list_seconds(board.peer_filter_auto_list_s);
 
     smtpgw::control::ControlServer server(board.control_socket, table);

@@ -17,17 +17,19 @@ const net::ReasonInfo& peer_filter_event_info(PeerFilterEvent e) {
     return kInfo[static_cast<std::size_t>(e)];
 }
 
-PeerFilter::PeerFilter(const std::atomic<const PeerTable*>& table,
-                       const std::atomic<ListedAction>& action, const PeerLimitSettings& limits,
-                       const PeerHashKey& key, PeerFilterCounters& counters)
-    : table_(table), action_(action), limits_(limits, key), counters_(counters) {}
+PeerFilter::PeerFilter(const std::atomic<const PeerTable*>& table, const PeerLimitSettings& limits,
+                       const PeerHashKey& key, PeerFilterCounters& counters,
+                       PeerListCounters& list_counters)
+    : table_(table), limits_(limits, key), counters_(counters), list_counters_(list_counters) {}
 
 tcp::SynAdmission::Verdict PeerFilter::on_syn(const tcp::FourTuple& t, bool stateful,
                                               std::uint64_t now) {
     counters_.count(PeerFilterEvent::syn_checked);
     // Lists first: a listed peer costs one lookup and nothing else.
-    if (listed(t.remote)) {
-        if (action_.load(std::memory_order_relaxed) == ListedAction::reset) {
+    const PeerTable* table = table_.load(std::memory_order_acquire);
+    if (PeerListId list = table ? table->lookup(t.remote) : 0) {
+        list_counters_.refused[list].add();
+        if (table->action_of(list) == ListedAction::reset) {
             counters_.count(PeerFilterEvent::listed_reset);
             return Verdict::reset;
         }

@@ -12,6 +12,7 @@
 // table is bounded (peer_limits.h).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,11 @@ enum class PeerFilterEvent : std::uint8_t {
 inline constexpr std::size_t kPeerFilterEventCount = static_cast<std::size_t>(PeerFilterEvent::count_);
 const net::ReasonInfo& peer_filter_event_info(PeerFilterEvent e);
 using PeerFilterCounters = net::CounterTable<PeerFilterEvent, kPeerFilterEventCount>;
+// SYNs refused per list (index: PeerListId), one per lcore, single writer:
+// "which list is doing the work" for the administrator.
+struct PeerListCounters {
+    std::array<net::Counter, kMaxPeerLists + 1> refused{};
+};
 
 // Where the filter asks for a peer over its limits to be listed for a while
 // (the control plane does it, off the fast path). Must not block.
@@ -45,11 +51,11 @@ class AutoListSink {
 
 class PeerFilter final : public tcp::SynAdmission {
   public:
-    // `table` is the published table pointer (nullptr: nothing listed);
-    // `action` is read at every SYN. Both and `counters` outlive the filter.
-    PeerFilter(const std::atomic<const PeerTable*>& table, const std::atomic<ListedAction>& action,
-               const PeerLimitSettings& limits, const PeerHashKey& key,
-               PeerFilterCounters& counters);
+    // `table` is the published table pointer (nullptr: nothing listed); it
+    // carries each list's action. It and the counters outlive the filter.
+    PeerFilter(const std::atomic<const PeerTable*>& table, const PeerLimitSettings& limits,
+               const PeerHashKey& key, PeerFilterCounters& counters,
+               PeerListCounters& list_counters);
 
     Verdict on_syn(const tcp::FourTuple& t, bool stateful, std::uint64_t now) override;
     void on_established(const tcp::FourTuple& t, bool was_half_open, std::uint64_t now) override;
@@ -69,18 +75,21 @@ class PeerFilter final : public tcp::SynAdmission {
         auto_list_ = sink;
         auto_list_enabled_ = enabled;
     }
-    // The current table (may be null) and action, for the burst-level
-    // early drop in the worker loop.
+    // The current table (may be null), for the burst-level early drop in
+    // the worker loop, which counts what it drops here.
     const PeerTable* table() const { return table_.load(std::memory_order_acquire); }
-    ListedAction action() const { return action_.load(std::memory_order_relaxed); }
+    void count_listed_drops(PeerListId list, std::uint64_t n) {
+        counters_.by_reason[static_cast<std::size_t>(PeerFilterEvent::listed_dropped)].add(n);
+        list_counters_.refused[list].add(n);
+    }
 
   private:
     Verdict refuse(PeerFilterEvent why, const net::Ipv6Addr& peer);
 
     const std::atomic<const PeerTable*>& table_;
-    const std::atomic<ListedAction>& action_;
     PeerLimits limits_;
     PeerFilterCounters& counters_;
+    PeerListCounters& list_counters_;
     AutoListSink* auto_list_ = nullptr;
     const std::atomic<std::uint32_t>* auto_list_enabled_ = nullptr;
 };

@@ -28,71 +28,96 @@ std::uint64_t mix(const net::Ipv6Addr& a) {
 
 } // namespace
 
-bool PeerTable::V6Set::contains(const net::Ipv6Addr& m) const {
+PeerListId PeerTable::V6Set::find(const net::Ipv6Addr& m) const {
     for (std::size_t i = mix(m) & mask;; i = (i + 1) & mask) {
-        if (!used[i])
-            return false;
+        if (ids[i] == 0)
+            return 0;
         if (slots[i] == m)
-            return true;
+            return ids[i];
     }
 }
 
-bool PeerTable::v6_in(const std::vector<V6Set>& sets, const net::Ipv6Addr& addr) {
-    for (const auto& s : sets)
-        if (s.contains(masked(addr, s.length)))
-            return true;
-    return false;
+PeerListId PeerTable::v6_find(const std::vector<V6Set>& sets, const net::Ipv6Addr& addr) {
+    for (const auto& s : sets) // longest first: the longest match decides
+        if (PeerListId id = s.find(masked(addr, s.length)))
+            return id;
+    return 0;
 }
 
-bool PeerTable::listed_v6(const net::Ipv6Addr& addr) const {
-    return !v6_black_.empty() && v6_in(v6_black_, addr) && !v6_in(v6_white_, addr);
+PeerListId PeerTable::lookup_v6(const net::Ipv6Addr& addr) const {
+    if (v6_black_.empty())
+        return 0;
+    PeerListId id = v6_find(v6_black_, addr);
+    return id != 0 && v6_find(v6_white_, addr) == 0 ? id : 0;
 }
 
-std::vector<PeerTable::V6Set> PeerTable::build_v6(const std::vector<net::Ipv6Prefix>& prefixes) {
-    std::map<std::uint8_t, std::vector<net::Ipv6Addr>, std::greater<>> by_length;
-    for (const auto& p : prefixes)
-        by_length[p.length].push_back(masked(p.addr, p.length));
+// `prefixes` in build order: a later equal prefix takes the slot's list.
+std::vector<PeerTable::V6Set> PeerTable::build_v6(const std::vector<PeerPrefix>& prefixes) {
+    std::map<std::uint8_t, std::vector<const PeerPrefix*>, std::greater<>> by_length;
+    for (const auto* p = prefixes.data(); p != prefixes.data() + prefixes.size(); ++p)
+        by_length[p->v6.length].push_back(p);
     std::vector<V6Set> sets;
-    for (auto& [length, addrs] : by_length) {
+    for (auto& [length, entries] : by_length) {
         V6Set s;
         s.length = length;
-        std::size_t cap = std::bit_ceil(std::max<std::size_t>(8, 2 * addrs.size()));
+        std::size_t cap = std::bit_ceil(std::max<std::size_t>(8, 2 * entries.size()));
         s.slots.resize(cap);
-        s.used.assign(cap, 0);
+        s.ids.assign(cap, 0);
         s.mask = cap - 1;
-        for (const auto& a : addrs) {
+        for (const auto* p : entries) {
+            net::Ipv6Addr a = masked(p->v6.addr, length);
             std::size_t i = mix(a) & s.mask;
-            while (s.used[i] && !(s.slots[i] == a))
+            while (s.ids[i] != 0 && !(s.slots[i] == a))
                 i = (i + 1) & s.mask;
             s.slots[i] = a;
-            s.used[i] = 1;
+            s.ids[i] = p->kind == PeerListKind::black ? p->list : 1; // white: any non-zero
         }
         sets.push_back(std::move(s));
     }
     return sets;
 }
 
-void PeerTable::set_range_v4(std::uint32_t first, std::uint32_t last, bool listed) {
-    std::uint32_t want = listed ? kListed : kNotListed;
+// Records that address `bit` of the bitmap's /24 is listed by `list`.
+void PeerTable::attribute(Bitmap& b, std::uint32_t bit, PeerListId list) {
+    if (b.ids == kNoIds) {
+        bool any = (b.words[0] | b.words[1] | b.words[2] | b.words[3]) != 0;
+        if (!any || b.list == list || b.list == 0) {
+            b.list = list;
+            return;
+        }
+        // A second list in this /24: per-address ids from now on.
+        ListIds ids;
+        std::memset(ids.id, b.list, sizeof ids.id);
+        list_ids_.push_back(ids);
+        b.ids = static_cast<std::uint32_t>(list_ids_.size() - 1);
+    }
+    list_ids_[b.ids].id[bit] = list;
+}
+
+// Paints [first, last] with `list` (0: not listed, for the whitelist).
+void PeerTable::set_range_v4(std::uint32_t first, std::uint32_t last, PeerListId list) {
     for (std::uint32_t block = first >> 8;; ++block) {
         std::uint32_t lo = std::max(first, block << 8);
         std::uint32_t hi = std::min(last, (block << 8) | 0xff);
         std::uint32_t& w = slash24_[block];
         if ((lo & 0xff) == 0 && (hi & 0xff) == 0xff) {
-            w = want; // the whole /24 (a bitmap it had is simply abandoned)
-        } else if (w != want) {
+            w = list; // the whole /24 (a bitmap it had is simply abandoned)
+        } else if (w != list) {
             if (w < kFirstBitmap) { // split a uniform /24 into a bitmap
-                std::uint64_t fill = w == kListed ? ~std::uint64_t{0} : 0;
-                bitmaps_.push_back(Bitmap{{fill, fill, fill, fill}});
+                std::uint64_t fill = w != 0 ? ~std::uint64_t{0} : 0;
+                bitmaps_.push_back(Bitmap{{fill, fill, fill, fill}, kNoIds,
+                                          static_cast<PeerListId>(w)});
                 w = static_cast<std::uint32_t>(bitmaps_.size() - 1) + kFirstBitmap;
             }
             Bitmap& b = bitmaps_[w - kFirstBitmap];
             for (std::uint32_t bit = lo & 0xff; bit <= (hi & 0xff); ++bit) {
                 std::uint64_t m = std::uint64_t{1} << (bit & 63);
-                if (listed)
+                if (list != 0) {
+                    attribute(b, bit, list);
                     b.words[bit >> 6] |= m;
-                else
+                } else {
                     b.words[bit >> 6] &= ~m;
+                }
             }
         }
         if (block == (last >> 8))
@@ -100,44 +125,51 @@ void PeerTable::set_range_v4(std::uint32_t first, std::uint32_t last, bool liste
     }
 }
 
-std::string PeerTable::build(const std::vector<PeerPrefix>& prefixes, std::size_t max_entries) {
+std::string PeerTable::build(const std::vector<PeerPrefix>& prefixes, std::size_t max_entries,
+                             const std::array<ListedAction, kMaxPeerLists + 1>& actions) {
     *this = PeerTable{};
     if (prefixes.size() > max_entries)
         return "too many entries: " + std::to_string(prefixes.size()) + " (limit " +
                std::to_string(max_entries) + ")";
-    std::vector<net::Ipv6Prefix> v6_black, v6_white;
-    bool any_v4_black = false;
+    actions_ = actions;
+    std::vector<PeerPrefix> v6_black, v6_white;
+    std::vector<const PeerPrefix*> v4_black, v4_white;
     for (const auto& p : prefixes) {
+        if (p.kind == PeerListKind::black && p.list == 0)
+            return "a blacklist entry without a list id";
         if (p.is_v6)
-            (p.kind == PeerListKind::black ? v6_black : v6_white).push_back(p.v6);
-        else if (p.kind == PeerListKind::black)
-            any_v4_black = true;
+            (p.kind == PeerListKind::black ? v6_black : v6_white).push_back(p);
+        else
+            (p.kind == PeerListKind::black ? v4_black : v4_white).push_back(&p);
     }
-    if (any_v4_black) {
-        slash24_.assign(std::size_t{1} << 24, kNotListed);
-        // The blacklist first, then the whitelist clears what it covers.
-        for (PeerListKind pass : {PeerListKind::black, PeerListKind::white})
-            for (const auto& p : prefixes) {
-                if (p.is_v6 || p.kind != pass)
-                    continue;
-                std::uint32_t first = p.v4.network().addr.value;
-                set_range_v4(first, first | ~net::ipv4_mask(p.v4.length),
-                             pass == PeerListKind::black);
-                ++(pass == PeerListKind::black ? stats_.v4_black : stats_.v4_white);
+    if (!v4_black.empty()) {
+        slash24_.assign(std::size_t{1} << 24, 0);
+        // Shortest prefixes first, so a longer one paints over them and
+        // decides the list; then the whitelist clears what it covers.
+        std::stable_sort(v4_black.begin(), v4_black.end(),
+                         [](const PeerPrefix* a, const PeerPrefix* b) {
+                             return a->v4.length < b->v4.length;
+                         });
+        for (const auto* pass : {&v4_black, &v4_white})
+            for (const auto* p : *pass) {
+                std::uint32_t first = p->v4.network().addr.value;
+                set_range_v4(first, first | ~net::ipv4_mask(p->v4.length),
+                             pass == &v4_black ? p->list : 0);
             }
-    } else {
-        for (const auto& p : prefixes)
-            stats_.v4_white += !p.is_v6;
     }
+    stats_.v4_black = v4_black.size();
+    stats_.v4_white = v4_white.size();
     v6_black_ = build_v6(v6_black);
     v6_white_ = build_v6(v6_white);
     stats_.v6_black = v6_black.size();
     stats_.v6_white = v6_white.size();
     stats_.mixed_slash24 = bitmaps_.size();
-    stats_.bytes = slash24_.size() * sizeof(std::uint32_t) + bitmaps_.size() * sizeof(Bitmap);
+    stats_.multi_list_slash24 = list_ids_.size();
+    stats_.bytes = slash24_.size() * sizeof(std::uint32_t) + bitmaps_.size() * sizeof(Bitmap) +
+                   list_ids_.size() * sizeof(ListIds);
     for (const auto* sets : {&v6_black_, &v6_white_})
         for (const auto& s : *sets)
-            stats_.bytes += s.slots.size() * (sizeof(net::Ipv6Addr) + 1);
+            stats_.bytes += s.slots.size() * (sizeof(net::Ipv6Addr) + sizeof(PeerListId));
     return {};
 }
 

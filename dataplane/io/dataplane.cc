@@ -140,8 +140,8 @@ std::string Dataplane::setup_tcp() {
         w.qsbr = qsbr_;
         w.qsbr_id = static_cast<unsigned>(i);
         rte_rcu_qsbr_thread_register(qsbr_, w.qsbr_id);
-        w.peer_filter = std::make_unique<filter::PeerFilter>(peer_table_, listed_action_, limits,
-                                                             limits_key, w.filter_events);
+        w.peer_filter = std::make_unique<filter::PeerFilter>(peer_table_, limits, limits_key,
+                                                             w.filter_events, w.filter_lists);
         w.tcp->stack().set_admission(w.peer_filter.get());
         std::string ring = "autolist_" + std::to_string(w.lcore_id);
         w.auto_list_out = rte_ring_create_elem(ring.c_str(), sizeof(AutoListRequest), 1024,

@@ -62,8 +62,6 @@ class Dataplane {
     // Returns the microseconds the swap waited for the lcores.
     std::uint64_t publish_peer_table(std::unique_ptr<const filter::PeerTable> table);
     const filter::PeerTable* peer_table() const { return peer_table_.load(); }
-    void set_listed_action(filter::ListedAction a) { listed_action_.store(a); }
-    filter::ListedAction listed_action() const { return listed_action_.load(); }
     // Peers over a limit are listed for this many seconds (0: off).
     void set_auto_list_seconds(std::uint32_t s) { auto_list_s_.store(s); }
     std::uint32_t auto_list_seconds() const { return auto_list_s_.load(); }
@@ -91,7 +89,6 @@ class Dataplane {
     // The peer filter's table, read by every lcore; replaced by
     // publish_peer_table() only (RCU with rte_rcu_qsbr).
     std::atomic<const filter::PeerTable*> peer_table_{nullptr};
-    std::atomic<filter::ListedAction> listed_action_{filter::ListedAction::drop};
     std::atomic<std::uint32_t> auto_list_s_{0};
     rte_rcu_qsbr* qsbr_ = nullptr;
 };

@@ -34,6 +34,14 @@ std::optional<PeerListKind> parse_kind(const std::string& s) {
     return std::nullopt;
 }
 
+std::optional<filter::ListedAction> parse_action(const std::string& s) {
+    if (s == "drop")
+        return filter::ListedAction::drop;
+    if (s == "rst")
+        return filter::ListedAction::reset;
+    return std::nullopt;
+}
+
 bool covers(const PeerPrefix& p, const net::Ipv6Addr& a) {
     if (a.is_v4_mapped() == p.is_v6)
         return false;
@@ -42,16 +50,38 @@ bool covers(const PeerPrefix& p, const net::Ipv6Addr& a) {
 
 } // namespace
 
-PeerFilterControl::PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries)
+PeerFilterControl::PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries,
+                                     filter::ListedAction default_action)
     : dp_(dp), state_file_(std::move(state_file)), max_entries_(max_entries),
-      dynamic_(max_entries) {}
+      dynamic_(max_entries), default_action_(default_action) {}
+
+std::string PeerFilterControl::list_name(filter::PeerListId id) const {
+    if (id == kRuntimeList)
+        return "runtime";
+    if (id == kDynamicList)
+        return "dynamic";
+    for (const auto& [path, f] : files_)
+        if (f.id == id)
+            return path;
+    return "list " + std::to_string(id);
+}
+
+std::uint64_t PeerFilterControl::refused_by(filter::PeerListId id) const {
+    std::uint64_t total = 0;
+    for (const auto& w : dp_.workers())
+        total += w->filter_lists.refused[id].read();
+    return total - refused_base_[id];
+}
 
 void PeerFilterControl::for_each_entry(
     const std::function<void(const Entry&)>& visit) const {
     for (const auto& [k, e] : runtime_)
         visit(e);
-    for (const auto& [k, d] : dynamic_.entries())
-        visit(Entry{d.prefix, k, "dynamic", {}});
+    for (const auto& [k, d] : dynamic_.entries()) {
+        Entry e{d.prefix, k, "dynamic", {}};
+        e.prefix.list = kDynamicList;
+        visit(e);
+    }
     for (const auto& [path, f] : files_)
         for (const auto& e : f.entries)
             visit(e);
@@ -61,8 +91,11 @@ std::string PeerFilterControl::rebuild() {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<PeerPrefix> prefixes;
     for_each_entry([&](const Entry& e) { prefixes.push_back(e.prefix); });
+    std::array<filter::ListedAction, filter::kMaxPeerLists + 1> actions{};
+    for (std::size_t id = 1; id < actions.size(); ++id)
+        actions[id] = action_of(static_cast<filter::PeerListId>(id));
     auto table = std::make_unique<filter::PeerTable>();
-    if (auto why = table->build(prefixes, max_entries_); !why.empty())
+    if (auto why = table->build(prefixes, max_entries_, actions); !why.empty())
         return why;
     last_build_us_ = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
@@ -138,6 +171,7 @@ CommandResult PeerFilterControl::add(const std::string& text, PeerListKind kind)
     if (!p)
         return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address or prefix");
     p->kind = kind;
+    p->list = kRuntimeList;
     std::string key = filter::peer_prefix_text(*p);
     auto previous = runtime_.find(key);
     std::optional<Entry> old;
@@ -184,7 +218,8 @@ CommandResult PeerFilterControl::block(const std::string& text, std::uint64_t se
     return CommandResult::success(key + " blacklisted for " + std::to_string(seconds) + " s\n");
 }
 
-CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind) {
+CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind,
+                                      std::optional<filter::ListedAction> action) {
     // The size first: the file is read once, into a buffer of its own size.
     std::error_code ec;
     auto size = std::filesystem::file_size(path, ec);
@@ -205,6 +240,27 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
     if (parsed.entries.empty() && !parsed.errors.empty())
         return CommandResult::failure(report + path + ": no good line; the running table stays");
     FileSource src;
+    if (auto it = files_.find(path); it != files_.end()) {
+        src.id = it->second.id; // a reload keeps its list id and counters
+    } else {
+        for (std::size_t id = kFirstFileList; id <= filter::kMaxPeerLists && src.id == 0; ++id) {
+            bool used = false;
+            for (const auto& [other, f] : files_)
+                used = used || f.id == id;
+            if (!used)
+                src.id = static_cast<filter::PeerListId>(id);
+        }
+        if (src.id == 0)
+            return CommandResult::failure(path + ": too many list files loaded (at most " +
+                                          std::to_string(filter::kMaxPeerLists - kFirstFileList + 1) +
+                                          ")");
+    }
+    std::optional<filter::ListedAction> old_action = list_action_[src.id];
+    bool new_id = files_.count(path) == 0;
+    if (action)
+        list_action_[src.id] = action;
+    else if (new_id)
+        list_action_[src.id].reset();
     src.kind = kind;
     src.bad_lines = parsed.bad_lines;
     src.format = std::string(filter::format_name(format));
@@ -215,32 +271,42 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
         p.v6 = pe.v6;
         // An rbldnsd exclusion ("!addr") un-lists, as the whitelist does.
         p.kind = pe.exclude ? PeerListKind::white : kind;
+        p.list = src.id;
         src.entries.push_back(Entry{p, filter::peer_prefix_text(p), path, pe.tag});
     }
     std::optional<FileSource> old;
     if (auto it = files_.find(path); it != files_.end())
         old = std::move(it->second);
     std::size_t count = src.entries.size();
+    filter::PeerListId id = src.id;
     files_[path] = std::move(src);
     if (auto why = rebuild(); !why.empty()) {
+        list_action_[id] = old_action;
         if (old)
             files_[path] = std::move(*old);
         else
             files_.erase(path);
         return CommandResult::failure(report + path + ": " + why + "; the running table stays");
     }
+    if (new_id)
+        refused_base_[id] += refused_by(id);
     char figures[160];
     std::snprintf(figures, sizeof figures,
-                  "%s: %zu entries (%s, %s), %zu bad lines; built in %.1f ms, swap waited %.1f ms\n",
+                  "%s: %zu entries (%s, %s, listed peers get %s), %zu bad lines; built in %.1f ms, "
+                  "swap waited %.1f ms\n",
                   path.c_str(), count, files_[path].format.c_str(), kind_name(kind).c_str(),
+                  action_of(id) == filter::ListedAction::drop ? "nothing" : "RST",
                   parsed.bad_lines, static_cast<double>(last_build_us_) / 1000.0,
                   static_cast<double>(last_swap_wait_us_) / 1000.0);
     return CommandResult::success(report + figures);
 }
 
 CommandResult PeerFilterControl::unload(const std::string& path) {
-    if (files_.erase(path) == 0)
+    auto it = files_.find(path);
+    if (it == files_.end())
         return CommandResult::failure(path + " is not loaded");
+    list_action_[it->second.id].reset();
+    files_.erase(it);
     rebuild();
     return CommandResult::success(path + " unloaded\n");
 }
@@ -254,10 +320,17 @@ CommandResult PeerFilterControl::test(const std::string& text) const {
     if (!addr)
         return CommandResult::failure("'" + text + "' is not an IPv4 or IPv6 address");
     const filter::PeerTable* t = dp_.peer_table();
-    bool listed = t && t->listed(*addr);
-    // The administrator's question "which entry, which source?": a slow scan
-    // of the sources (the fast path only keeps the verdict).
-    std::string out = text + ": " + (listed ? "LISTED" : "not listed") + "\n";
+    filter::PeerListId list = t ? t->lookup(*addr) : 0;
+    // The administrator's question "which entry, which source?": the table
+    // says which list decides; a slow scan of the sources finds every entry.
+    std::string out = text + ": ";
+    if (list != 0) {
+        out += "LISTED by " + list_name(list) + ", gets ";
+        out += action_of(list) == filter::ListedAction::drop ? "nothing (silent drop)" : "RST";
+        out += "\n";
+    } else {
+        out += "not listed\n";
+    }
     for_each_entry([&](const Entry& e) {
         if (!covers(e.prefix, *addr))
             return;
@@ -270,27 +343,34 @@ CommandResult PeerFilterControl::test(const std::string& text) const {
 }
 
 std::string PeerFilterControl::show() const {
-    std::vector<std::vector<std::string>> rows{{"source", "kind", "entries", "bad lines", "format"}};
+    std::vector<std::vector<std::string>> rows{
+        {"list", "kind", "entries", "bad lines", "format", "action", "refused"}};
+    auto action_text = [&](filter::PeerListId id) {
+        return std::string(action_of(id) == filter::ListedAction::drop ? "drop" : "rst");
+    };
     std::size_t rb = 0, rw = 0;
     for (const auto& [k, e] : runtime_)
         (e.prefix.kind == PeerListKind::black ? rb : rw)++;
-    rows.push_back({"runtime", "black", std::to_string(rb), "", ""});
-    rows.push_back({"runtime", "white", std::to_string(rw), "", ""});
-    rows.push_back({"dynamic (TTL)", "black", std::to_string(dynamic_.size()), "", ""});
+    rows.push_back({"runtime", "black", std::to_string(rb), "", "", action_text(kRuntimeList),
+                    std::to_string(refused_by(kRuntimeList))});
+    rows.push_back({"runtime", "white", std::to_string(rw), "", "", "", ""});
+    rows.push_back({"dynamic (TTL)", "black", std::to_string(dynamic_.size()), "", "",
+                    action_text(kDynamicList), std::to_string(refused_by(kDynamicList))});
     for (const auto& [path, f] : files_)
         rows.push_back({path, kind_name(f.kind), std::to_string(f.entries.size()),
-                        std::to_string(f.bad_lines), f.format});
+                        std::to_string(f.bad_lines), f.format,
+                        f.kind == PeerListKind::black ? action_text(f.id) : "",
+                        f.kind == PeerListKind::black ? std::to_string(refused_by(f.id)) : ""});
     std::string out = control::format_table(rows);
     char buf[256];
     const filter::PeerTable* t = dp_.peer_table();
     std::snprintf(buf, sizeof buf,
-                  "table: %zu entries, %zu bytes, built in %.1f ms, swap waited %.3f ms; listed "
-                  "peers get: %s; auto-list %u s (%zu listed so far)\n",
+                  "table: %zu entries, %zu bytes, built in %.1f ms, swap waited %.3f ms; default "
+                  "action: %s; auto-list %u s (%zu listed so far)\n",
                   last_entries_, t ? t->stats().bytes : std::size_t{0},
                   static_cast<double>(last_build_us_) / 1000.0,
                   static_cast<double>(last_swap_wait_us_) / 1000.0,
-                  dp_.listed_action() == filter::ListedAction::drop ? "nothing (silent drop)"
-                                                                    : "RST",
+                  default_action_ == filter::ListedAction::drop ? "drop (nothing)" : "rst",
                   dp_.auto_list_seconds(), auto_listed_);
     out += buf;
     std::vector<std::vector<std::string>> ev;
@@ -306,8 +386,31 @@ std::string PeerFilterControl::show() const {
     return out;
 }
 
+CommandResult PeerFilterControl::set_action(filter::ListedAction action, const std::string& list) {
+    const char* what = action == filter::ListedAction::drop ? "nothing (silent drop)" : "RST";
+    if (list.empty()) {
+        default_action_ = action;
+        rebuild();
+        return CommandResult::success(std::string("listed peers get ") + what +
+                                      " unless their list says otherwise\n");
+    }
+    filter::PeerListId id = 0;
+    if (list == "runtime")
+        id = kRuntimeList;
+    else if (list == "dynamic")
+        id = kDynamicList;
+    else if (auto it = files_.find(list); it != files_.end())
+        id = it->second.id;
+    if (id == 0)
+        return CommandResult::failure("LIST must be runtime, dynamic or a loaded file");
+    list_action_[id] = action;
+    rebuild();
+    return CommandResult::success("peers listed by " + list + " get " + what + "\n");
+}
+
 void PeerFilterControl::register_commands(control::CommandTable& table) {
     auto kinds = [] { return std::vector<std::string>{"black", "white"}; };
+    auto actions = [] { return std::vector<std::string>{"drop", "rst"}; };
     table.add({"peer-filter add", "list a peer (address or prefix) until removed",
                {{"PREFIX", "198.18.0.66, 198.18.0.0/24, 2001:db8:bad::/48", {}},
                 {"LIST", "black (default) or white", kinds}},
@@ -332,12 +435,21 @@ void PeerFilterControl::register_commands(control::CommandTable& table) {
                }});
     table.add({"peer-filter load",
                "load a list file (CIDR, Spamhaus DROP/EDROP, rbldnsd ip4set/ip6tset); again to reload",
-               {{"FILE", "absolute path", {}}, {"LIST", "black (default) or white", kinds}}, true,
+               {{"FILE", "absolute path", {}},
+                {"LIST", "black (default) or white", kinds},
+                {"ACTION", "drop or rst (default: the default action)", actions}},
+               2,
                [this](const CommandArgs& a) {
                    auto kind = a.size() > 1 ? parse_kind(a[1]) : PeerListKind::black;
                    if (!kind)
                        return CommandResult::failure("LIST must be black or white");
-                   return load(a[0], *kind);
+                   std::optional<filter::ListedAction> action;
+                   if (a.size() > 2) {
+                       action = parse_action(a[2]);
+                       if (!action)
+                           return CommandResult::failure("ACTION must be drop or rst");
+                   }
+                   return load(a[0], *kind, action);
                }});
     table.add({"peer-filter unload", "drop a loaded list file's entries",
                {{"FILE", "as loaded", {}}}, false,
@@ -345,15 +457,16 @@ void PeerFilterControl::register_commands(control::CommandTable& table) {
     table.add({"peer-filter test", "is this address listed, by which entries and sources?",
                {{"ADDRESS", "IPv4 or IPv6", {}}}, false,
                [this](const CommandArgs& a) { return test(a[0]); }});
-    table.add({"peer-filter action", "what a listed peer gets: drop (nothing) or rst",
-               {{"ACTION", "drop or rst", [] { return std::vector<std::string>{"drop", "rst"}; }}},
-               false,
+    table.add({"peer-filter action",
+               "what a listed peer gets: drop (nothing) or rst; for one list, or the default",
+               {{"ACTION", "drop or rst", actions},
+                {"LIST", "runtime, dynamic or a loaded file (default: every other list)", {}}},
+               true,
                [this](const CommandArgs& a) {
-                   if (a[0] != "drop" && a[0] != "rst")
+                   auto action = parse_action(a[0]);
+                   if (!action)
                        return CommandResult::failure("ACTION must be drop or rst");
-                   dp_.set_listed_action(a[0] == "drop" ? filter::ListedAction::drop
-                                                        : filter::ListedAction::reset);
-                   return CommandResult::success("listed peers get: " + a[0] + "\n");
+                   return set_action(*action, a.size() > 1 ? a[1] : std::string());
                }});
     table.add({"peer-filter auto-list", "list peers over a limit for SECONDS (0: off)",
                {{"SECONDS", "0..86400", {}}}, false,

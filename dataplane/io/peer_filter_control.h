@@ -16,9 +16,11 @@
 // with no good line replaces nothing.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,8 +34,10 @@ namespace smtpgw::io {
 
 class PeerFilterControl {
   public:
-    // `state_file`: where dynamic entries persist ("" keeps them in memory only).
-    PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries);
+    // `state_file`: where dynamic entries persist ("" keeps them in memory
+    // only); `default_action`: what listed peers get unless their list says.
+    PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries,
+                      filter::ListedAction default_action);
 
     // Reads the state file (dynamic entries still in date) and publishes.
     std::string start();
@@ -47,9 +51,12 @@ class PeerFilterControl {
     control::CommandResult add(const std::string& prefix, filter::PeerListKind kind);
     control::CommandResult del(const std::string& prefix);
     control::CommandResult block(const std::string& prefix, std::uint64_t seconds);
-    control::CommandResult load(const std::string& path, filter::PeerListKind kind);
+    control::CommandResult load(const std::string& path, filter::PeerListKind kind,
+                                std::optional<filter::ListedAction> action = std::nullopt);
     control::CommandResult unload(const std::string& path);
     control::CommandResult test(const std::string& address) const;
+    // `list`: "" for the default, "runtime", "dynamic" or a loaded file.
+    control::CommandResult set_action(filter::ListedAction action, const std::string& list);
     std::string show() const;
 
   private:
@@ -60,6 +67,7 @@ class PeerFilterControl {
         std::string tag;    // SBL reference or rbldnsd value, if any
     };
     struct FileSource {
+        filter::PeerListId id = 0;
         filter::PeerListKind kind;
         std::vector<Entry> entries;
         std::size_t bad_lines = 0;
@@ -70,6 +78,13 @@ class PeerFilterControl {
     std::string rebuild();
     void save_dynamic() const;
     void for_each_entry(const std::function<void(const Entry&)>& visit) const;
+    std::string list_name(filter::PeerListId id) const;
+    filter::ListedAction action_of(filter::PeerListId id) const {
+        return list_action_[id].value_or(default_action_);
+    }
+    std::uint64_t refused_by(filter::PeerListId id) const; // since the id was given out
+    // Ids of the lists that always exist; files take the others.
+    static constexpr filter::PeerListId kRuntimeList = 1, kDynamicList = 2, kFirstFileList = 3;
 
     Dataplane& dp_;
     std::string state_file_;
@@ -77,6 +92,11 @@ class PeerFilterControl {
     std::map<std::string, Entry> runtime_;  // by normalised prefix
     filter::DynamicPeers dynamic_;          // blacklist entries with an expiry
     std::map<std::string, FileSource> files_; // by path
+    filter::ListedAction default_action_;
+    std::array<std::optional<filter::ListedAction>, filter::kMaxPeerLists + 1> list_action_{};
+    // Per-list counters keep counting across id reuse: a new list starts
+    // from the value its id had.
+    std::array<std::uint64_t, filter::kMaxPeerLists + 1> refused_base_{};
     // Figures of the last rebuild, for `show peer-filter`.
     std::uint64_t last_build_us_ = 0, last_swap_wait_us_ = 0;
     std::size_t last_entries_ = 0;

@@ -198,11 +198,13 @@ std::uint32_t syn_source_v4(const rte_mbuf* m) {
     return net::load_be32(ip + kIpv4Src);
 }
 
-// Listed IPv4 SYNs are dropped here, before anything else is spent on them
-// (the headline: no SYN-ACK, no state, almost no cycles). Lookups are
-// batched with prefetches. Returns the frames left, compacted in `rx`.
+// Listed IPv4 SYNs of drop-action lists are dropped here, before anything
+// else is spent on them (the headline: no SYN-ACK, no state, almost no
+// cycles). Lookups are batched with prefetches. SYNs of RST-action lists go
+// on to the TCP stack, which answers them through PeerFilter::on_syn.
+// Returns the frames left, compacted in `rx`.
 std::uint16_t drop_listed_syns(WorkerState& w, rte_mbuf** rx, std::uint16_t n) {
-    if (!w.peer_filter || w.peer_filter->action() != filter::ListedAction::drop)
+    if (!w.peer_filter)
         return n;
     const filter::PeerTable* table = w.peer_filter->table();
     if (!table)
@@ -216,15 +218,26 @@ std::uint16_t drop_listed_syns(WorkerState& w, rte_mbuf** rx, std::uint16_t n) {
             table->prefetch_bitmap_v4(src[i]);
     std::uint16_t kept = 0, dropped = 0;
     rte_mbuf* drop[kBurst];
+    // Runs of SYNs from one list are counted together.
+    filter::PeerListId run_list = 0;
+    std::uint64_t run = 0;
     for (std::uint16_t i = 0; i < n; ++i) {
-        if (src[i] != 0 && table->listed_v4(src[i]))
+        filter::PeerListId list = src[i] != 0 ? table->lookup_v4(src[i]) : 0;
+        if (list != 0 && table->action_of(list) == filter::ListedAction::drop) {
             drop[dropped++] = rx[i];
-        else
+            if (list != run_list) {
+                if (run != 0)
+                    w.peer_filter->count_listed_drops(run_list, run);
+                run_list = list;
+                run = 0;
+            }
+            ++run;
+        } else {
             rx[kept++] = rx[i];
+        }
     }
     if (dropped != 0) {
-        w.filter_events.by_reason[static_cast<std::size_t>(filter::PeerFilterEvent::listed_dropped)]
-            .add(dropped);
+        w.peer_filter->count_listed_drops(run_list, run);
         rte_pktmbuf_free_bulk(drop, dropped);
     }
     return kept;

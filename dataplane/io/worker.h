@@ -90,6 +90,7 @@ struct WorkerState {
     std::unique_ptr<TcpAdapter> tcp;
     // The peer filter: the TCP stack's SYN admission on this lcore.
     filter::PeerFilterCounters filter_events;
+    filter::PeerListCounters filter_lists; // SYNs refused, by list
     std::unique_ptr<filter::PeerFilter> peer_filter;
     // Peers over a limit, for the control plane to list (AutoListRequest
     // elements; single producer: this lcore, single consumer: the control).

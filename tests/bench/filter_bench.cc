@@ -140,7 +140,6 @@ int main(int argc, char** argv) {
     }
     double build_s = seconds_since(t0);
     std::atomic<const filter::PeerTable*> published{table.get()};
-    std::atomic<filter::ListedAction> action{filter::ListedAction::drop};
 
     // One worker, exactly as the daemon sets it up (no RCU thread here: the
     // table does not change during the run).
@@ -153,8 +152,9 @@ int main(int argc, char** argv) {
     io::TcpAdapterConfig cfg;
     cfg.lab_services = true;
     w.tcp = std::make_unique<io::TcpAdapter>(w, cfg);
-    w.peer_filter = std::make_unique<filter::PeerFilter>(published, action, filter::PeerLimitSettings{},
-                                                         filter::PeerHashKey{1, 2}, w.filter_events);
+    w.peer_filter = std::make_unique<filter::PeerFilter>(published, filter::PeerLimitSettings{},
+                                                         filter::PeerHashKey{1, 2}, w.filter_events,
+                                                         w.filter_lists);
     w.tcp->stack().set_admission(w.peer_filter.get());
 
     Stream stream{pool, rx, {}, 0};
@@ -258,7 +258,7 @@ int main(int argc, char** argv) {
         l0 = rte_rdtsc();
         for (int rep = 0; rep < 8; ++rep)
             for (std::uint32_t addr : probe)
-                hits += sub.listed_v4(addr);
+                hits += sub.lookup_v4(addr) != 0;
         double ours_ns = static_cast<double>(rte_rdtsc() - l0) / hz * 1e9 / (8.0 * probe.size());
         l0 = rte_rdtsc();
         for (int rep = 0; rep < 8; ++rep)
@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
                 for (std::size_t k = 0; k < kBurst; ++k)
                     sub.prefetch_bitmap_v4(probe[i + k]);
                 for (std::size_t k = 0; k < kBurst; ++k)
-                    hits += sub.listed_v4(probe[i + k]);
+                    hits += sub.lookup_v4(probe[i + k]) != 0;
             }
         double ours_batched_ns = static_cast<double>(rte_rdtsc() - l0) / hz * 1e9 / (8.0 * probe.size());
         std::size_t lpm_bytes = (std::size_t{1} << 24) * 4 + std::size_t{lc.number_tbl8s} * 256 * 4;

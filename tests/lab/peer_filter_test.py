@@ -8,6 +8,7 @@ connection rate is refused while others are served; a reload of 1,000,000
 entries while connections are being made loses none of them."""
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,33 @@ class PeerFilter(unittest.TestCase):
             self.assertEqual(after.get("cookie_sent", 0), before.get("cookie_sent", 0))
         finally:
             labtool.cli("peer-filter", "del", "198.18.0.80")
+
+    def test_each_list_has_its_own_action_and_its_own_counter(self):
+        files = {}
+        try:
+            for action, peer in (("drop", "198.18.0.90"), ("rst", "198.18.0.91")):
+                f = tempfile.NamedTemporaryFile("w", suffix=f"-{action}.list", delete=False)
+                f.write(f"# one peer, action {action}\n{peer}/32\n")
+                f.close()
+                files[action] = f.name
+                labtool.cli("peer-filter", "load", f.name, "black", action)
+            dropped = labtool.crafted("silent", self.mac, "198.18.0.90", 7, 4)
+            self.assertEqual(dropped["frames_from_gateway"], 0, dropped)
+            reset = labtool.crafted("silent", self.mac, "198.18.0.91", 7, 4)
+            self.assertEqual(reset["synack_from_gateway"], 0, reset)
+            self.assertEqual(reset["rst_from_gateway"], 4, reset)
+            self.assertIn("LISTED by " + files["rst"] + ", gets RST",
+                          labtool.cli("peer-filter", "test", "198.18.0.91").stdout)
+            out = labtool.cli("show", "peer-filter").stdout
+            for action, path in files.items():
+                self.assertRegex(out, re.escape(path) + r"\s+black\s+1\s+0\s+\S+\s+" + action +
+                                 r"\s+4\b", out)
+            # The default action is unchanged for every other list.
+            self.assertRegex(out, r"runtime\s+black\s+\d+\s+drop\b", out)
+        finally:
+            for path in files.values():
+                labtool.cli("peer-filter", "unload", path, check=False)
+                os.unlink(path)
 
     def test_listing_and_unlisting_take_effect_at_once(self):
         peer = "198.18.0.66"

@@ -158,7 +158,9 @@ def silent(gw_mac, src, port, count):
         time.sleep(0.05)
     replies = p.replies(1.5)
     p.stop()
-    return {"syns": count, "frames_from_gateway": len(replies)}
+    return {"syns": count, "frames_from_gateway": len(replies),
+            "rst_from_gateway": sum(1 for x in replies if x[TCP].flags & 0x04),
+            "synack_from_gateway": sum(1 for x in replies if (x[TCP].flags & 0x12) == 0x12)}
 
 
 def main():

@@ -35,35 +35,42 @@ constexpr std::uint64_t kSec = 1'000'000'000;
 TEST_GROUP(PeerFilter) {
     PeerTable table;
     std::atomic<const PeerTable*> published{nullptr};
-    std::atomic<ListedAction> action{ListedAction::drop};
     PeerFilterCounters counters;
+    PeerListCounters list_counters;
     PeerLimitSettings limits;
     std::unique_ptr<PeerFilter> filter;
 
     void setup() override {
-        table.build({black("198.18.0.0/24")}, 10);
+        PeerPrefix rst_list = black("198.18.1.0/24");
+        rst_list.list = 2;
+        std::array<ListedAction, kMaxPeerLists + 1> actions{};
+        actions[2] = ListedAction::reset;
+        table.build({black("198.18.0.0/24"), rst_list}, 10, actions);
         published = &table;
         limits.rate_per_second = 1;
         limits.burst = 3;
         limits.max_concurrent = 2;
         limits.max_half_open = 2;
-        filter = std::make_unique<PeerFilter>(published, action, limits, PeerHashKey{3, 4}, counters);
+        filter = std::make_unique<PeerFilter>(published, limits, PeerHashKey{3, 4}, counters,
+                                              list_counters);
     }
 };
 
-TEST(PeerFilter, AListedPeerIsRefusedAsTheActionSays) {
+TEST(PeerFilter, AListedPeerIsRefusedAsItsListSaysAndCountedForThatList) {
     struct Case {
-        ListedAction action;
+        const char* peer;
+        PeerListId list;
         Verdict verdict;
         PeerFilterEvent counted;
     };
-    const Case cases[] = {{ListedAction::drop, Verdict::drop, PeerFilterEvent::listed_dropped},
-                          {ListedAction::reset, Verdict::reset, PeerFilterEvent::listed_reset}};
+    const Case cases[] = {{"198.18.0.66", 1, Verdict::drop, PeerFilterEvent::listed_dropped},
+                          {"198.18.1.66", 2, Verdict::reset, PeerFilterEvent::listed_reset}};
     for (const auto& c : cases) {
-        action = c.action;
         std::uint64_t before = counters.read(c.counted);
-        CHECK_TRUE(c.verdict == filter->on_syn(from("198.18.0.66"), true, kSec));
+        std::uint64_t list_before = list_counters.refused[c.list].read();
+        CHECK_TRUE(c.verdict == filter->on_syn(from(c.peer), true, kSec));
         CHECK_EQUAL(before + 1, counters.read(c.counted));
+        CHECK_EQUAL(list_before + 1, list_counters.refused[c.list].read());
     }
     // A listed peer never reaches the limits: it cost nothing there.
     CHECK_FALSE(filter->limits().usage(from("198.18.0.66").remote, kSec).has_value());

@@ -4,6 +4,8 @@
 // a naive list scan.
 #include "filter/peer_table.h"
 
+#include <algorithm>
+#include <array>
 #include <random>
 #include <string>
 #include <vector>
@@ -120,19 +122,30 @@ TEST(PeerTable, RandomListsAgreeWithANaiveScan) {
             // Concentrate in 198.18.0.0/15 so that prefixes overlap.
             p.v4.addr = net::Ipv4Addr{static_cast<std::uint32_t>(0xc6120000u | (rng() & 0x1ffff))};
             p.v4.length = static_cast<std::uint8_t>(15 + rng() % 18);
+            p.list = static_cast<PeerListId>(1 + rng() % 4);
             entries.push_back(p);
         }
         PeerTable t;
         CHECK_EQUAL(std::string(), t.build(entries, 10000));
         for (int q = 0; q < 20000; ++q) {
             auto a = static_cast<std::uint32_t>(0xc6120000u | (rng() & 0x1ffff));
-            bool black = false, white = false;
+            // Naively: any whitelist match un-lists; else the longest
+            // blacklist match decides the list, the later of equal ones.
+            bool white = false;
+            int best_len = -1;
+            PeerListId want = 0;
             for (const auto& e : entries) {
                 std::uint32_t mask = e.v4.length == 0 ? 0 : ~0u << (32 - e.v4.length);
-                if ((a & mask) == (e.v4.addr.value & mask))
-                    (e.kind == kWhite ? white : black) = true;
+                if ((a & mask) != (e.v4.addr.value & mask))
+                    continue;
+                if (e.kind == kWhite) {
+                    white = true;
+                } else if (e.v4.length >= best_len) {
+                    best_len = e.v4.length;
+                    want = e.list;
+                }
             }
-            CHECK_EQUAL(black && !white, t.listed_v4(a));
+            CHECK_EQUAL(white ? 0 : want, t.lookup_v4(a));
         }
     }
 }
@@ -149,8 +162,65 @@ TEST(PeerTable, AMillionHostEntriesBuildAndCostAboutTheirBitmaps) {
     PeerTable t;
     CHECK_EQUAL(std::string(), t.build(entries, 1'000'000));
     for (int i = 0; i < 1000; ++i)
-        CHECK_TRUE(t.listed_v4(entries[static_cast<std::size_t>(i) * 997].v4.addr.value));
-    // 64 MiB of /24 words plus 32 bytes per mixed /24.
-    CHECK_TRUE(t.stats().bytes <= (64u << 20) + 32u * 1'000'000u);
+        CHECK_EQUAL(1, t.lookup_v4(entries[static_cast<std::size_t>(i) * 997].v4.addr.value));
+    // 64 MiB of /24 words plus 48 bytes per mixed /24 (one list: no id arrays).
+    CHECK_TRUE(t.stats().bytes <= (64u << 20) + 48u * 1'000'000u);
+    CHECK_EQUAL(0u, t.stats().multi_list_slash24);
     CHECK_EQUAL(1'000'000u, t.stats().v4_black);
+}
+
+namespace {
+PeerPrefix in_list(PeerPrefix p, PeerListId list) {
+    p.list = list;
+    return p;
+}
+PeerListId list_of(const PeerTable& t, const char* addr) {
+    if (auto a = net::parse_ipv4(addr))
+        return t.lookup(net::v4_mapped(*a));
+    return t.lookup(*net::parse_ipv6(addr));
+}
+} // namespace
+
+TEST(PeerTable, TheLongestPrefixDecidesTheListWhateverTheOrder) {
+    struct Case {
+        const char* addr;
+        PeerListId list;
+    };
+    // A /16 of list 1, a /24 of list 2 inside it, a /32 of list 3 inside
+    // that, and a second /32 of list 4 in the same /24 (so the /24 holds
+    // addresses of three lists: per-address ids); IPv6 the same way.
+    std::vector<PeerPrefix> entries{
+        in_list(p4("198.18.0.66/32"), 3), in_list(p4("198.18.0.0/24"), 2),
+        in_list(p4("198.18.0.0/16"), 1),  in_list(p4("198.18.0.67/32"), 4),
+        in_list(p6("2001:db8:bad::/48"), 5), in_list(p6("2001:db8:bad::66/128"), 6)};
+    const Case cases[] = {
+        {"198.18.0.66", 3},       {"198.18.0.67", 4},          {"198.18.0.68", 2},
+        {"198.18.1.1", 1},        {"198.19.0.1", 0},           {"2001:db8:bad::66", 6},
+        {"2001:db8:bad::67", 5},  {"2001:db8:bae::1", 0},
+    };
+    for (int order = 0; order < 2; ++order) {
+        PeerTable t;
+        CHECK_EQUAL(std::string(), t.build(entries, 100));
+        for (const auto& c : cases)
+            CHECK_EQUAL_TEXT(c.list, list_of(t, c.addr), c.addr);
+        std::reverse(entries.begin(), entries.end());
+    }
+}
+
+TEST(PeerTable, EachListHasItsOwnAction) {
+    std::array<ListedAction, kMaxPeerLists + 1> actions{};
+    actions[7] = ListedAction::reset;
+    PeerTable t;
+    CHECK_EQUAL(std::string(),
+                t.build({in_list(p4("198.18.0.0/24"), 7), in_list(p4("198.18.1.0/24"), 8)}, 10,
+                        actions));
+    CHECK_TRUE(t.action_of(list_of(t, "198.18.0.9")) == ListedAction::reset);
+    CHECK_TRUE(t.action_of(list_of(t, "198.18.1.9")) == ListedAction::drop);
+}
+
+TEST(PeerTable, ABlacklistEntryWithoutAListIsRefused) {
+    PeerTable t;
+    CHECK_TRUE(t.build({in_list(p4("198.18.0.0/24"), 0)}, 10).find("list id") !=
+               std::string::npos);
+    CHECK_FALSE(listed(t, "198.18.0.1"));
 }
