@@ -111,6 +111,8 @@ struct Parser {
             return apply_peer_filter(key.substr(12), value);
         } else if (key.starts_with("tcp.")) {
             return apply_tcp(key.substr(4), value);
+        } else if (key.starts_with("smtp.")) {
+            return apply_smtp(key.substr(5), value);
         } else if (key.starts_with("port.")) {
             return apply_port(key.substr(5), value);
         } else {
@@ -173,6 +175,81 @@ struct Parser {
             return "unknown key 'peer_filter." + std::string(field) + "'";
         if (auto why = filter::peer_limit_settings_error(l))
             return "peer_filter." + std::string(field) + ": " + std::string(*why);
+        return {};
+    }
+
+    std::string apply_smtp(std::string_view field, std::string_view value) {
+        SmtpProfile& m = board.smtp;
+        auto on_off = [&](bool& out) {
+            if (value != "on" && value != "off")
+                return "smtp." + std::string(field) + " must be on or off";
+            out = value == "on";
+            return std::string();
+        };
+        if (field == "enabled") {
+            return on_off(m.enabled);
+        } else if (field == "relay_subdomains") {
+            return on_off(m.relay_subdomains);
+        } else if (field == "port") {
+            if (!parse_uint(value, m.port, 65535) || m.port == 0)
+                return "smtp.port must be 1..65535";
+        } else if (field == "lan_port") {
+            if (!parse_uint(value, m.lan_port, 65535) || m.lan_port == 0)
+                return "smtp.lan_port must be 1..65535";
+        } else if (field == "hostname") {
+            if (value.empty() || value.find_first_of(" \t\r\n") != std::string_view::npos)
+                return "smtp.hostname must be one word";
+            m.hostname = value;
+        } else if (field == "relay_domains") {
+            m.relay_domains.clear();
+            std::size_t start = 0;
+            while (start <= value.size()) {
+                std::size_t comma = value.find(',', start);
+                if (comma == std::string_view::npos)
+                    comma = value.size();
+                std::string_view d = value.substr(start, comma - start);
+                while (!d.empty() && d.front() == ' ')
+                    d.remove_prefix(1);
+                while (!d.empty() && d.back() == ' ')
+                    d.remove_suffix(1);
+                if (d.empty() || d.find_first_of(" @[]<>") != std::string_view::npos)
+                    return "smtp.relay_domains must be domain names separated by commas";
+                m.relay_domains.emplace_back(d);
+                start = comma + 1;
+            }
+        } else if (field == "lan_server4") {
+            auto v = net::parse_ipv4(value);
+            if (!v)
+                return "smtp.lan_server4 must be an IPv4 address";
+            m.lan_server4 = *v;
+        } else if (field == "lan_server6") {
+            auto v = net::parse_ipv6(value);
+            if (!v)
+                return "smtp.lan_server6 must be an IPv6 address";
+            m.lan_server6 = *v;
+        } else if (field == "max_message_bytes") {
+            if (!parse_uint(value, m.max_message_bytes, 1ull << 40) || m.max_message_bytes < 1024)
+                return "smtp.max_message_bytes must be 1024..2^40";
+        } else if (field == "max_recipients") {
+            if (!parse_uint(value, m.max_recipients, 100000) || m.max_recipients < 100)
+                return "smtp.max_recipients must be 100..100000 (RFC 5321 4.5.3.1.8)";
+        } else if (field == "banner_delay_ms") {
+            if (!parse_uint(value, m.banner_delay_ms, 60000))
+                return "smtp.banner_delay_ms must be 0..60000";
+        } else if (field == "bare_newline") {
+            if (value != "reject" && value != "normalize")
+                return "smtp.bare_newline must be reject or normalize";
+            m.bare_newline_normalize = value == "normalize";
+        } else if (field == "max_sessions") {
+            if (!parse_uint(value, m.max_sessions, 1u << 20) || m.max_sessions == 0)
+                return "smtp.max_sessions must be 1..1048576";
+        } else if (field == "log_file") {
+            if (!value.starts_with("/") && value != "none")
+                return "smtp.log_file must be an absolute path or none";
+            m.log_file = value == "none" ? "" : std::string(value);
+        } else {
+            return "unknown key 'smtp." + std::string(field) + "'";
+        }
         return {};
     }
 

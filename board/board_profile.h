@@ -47,6 +47,26 @@ struct TcpProfile {
     std::optional<net::Ipv6Addr> relay_target6;
 };
 
+// The SMTP engine (dataplane/smtp): whom it relays for, where the LAN mail
+// server is, and its limits on senders (each a setting with a reason in
+// smtp/smtp_session.h; these are the ones a board usually changes).
+struct SmtpProfile {
+    bool enabled = true;
+    std::uint16_t port = 25;
+    std::string hostname = "smtpgw.invalid"; // greeting and EHLO name
+    std::vector<std::string> relay_domains;  // empty: relay for nobody
+    bool relay_subdomains = false;
+    std::optional<net::Ipv4Addr> lan_server4; // unset: SMTP is refused (421)
+    std::optional<net::Ipv6Addr> lan_server6;
+    std::uint16_t lan_port = 25;
+    std::uint64_t max_message_bytes = 10'240'000; // the LAN Postfix's default limit
+    std::uint32_t max_recipients = 1000;
+    std::uint64_t banner_delay_ms = 0;   // > 0: early talkers are refused
+    bool bare_newline_normalize = false; // default: refuse messages with bare CR/LF
+    std::size_t max_sessions = 2048;     // per lcore: bounds session memory
+    std::string log_file = "/var/log/smtpgw/mail.log"; // "" : no file
+};
+
 struct BoardProfile {
     std::string name;
     std::string description;
@@ -64,6 +84,7 @@ struct BoardProfile {
     std::string control_socket = "/run/smtpgw/control.sock";
     bool fault_injection = false;      // `set fault` allowed (lab boards only)
     TcpProfile tcp;
+    SmtpProfile smtp;
     filter::PeerLimitSettings peer_limits; // per-peer rate, concurrency, half-open
     std::size_t peer_filter_max_entries = 2'000'000; // list entries (1M target, with room)
     // Dynamic (TTL) entries persist here across restarts ("": not kept).

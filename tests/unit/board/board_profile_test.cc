@@ -128,6 +128,13 @@ TEST(BoardProfile, EmbeddedVirtualBoardMatchesTheLabAddresses) {
     CHECK_TRUE(lan->ipv4.contains(*net::parse_ipv4("198.51.100.25")));
     CHECK_TRUE(lan->ipv6->contains(*net::parse_ipv6("2001:db8:2::25")));
     CHECK_TRUE(b.port("dmz") == nullptr);
+    // Mail: mx.example.com relays for example.com only, to the LAN server.
+    STRCMP_EQUAL("mx.example.com", b.smtp.hostname.c_str());
+    CHECK_EQUAL(1u, b.smtp.relay_domains.size());
+    STRCMP_EQUAL("example.com", b.smtp.relay_domains[0].c_str());
+    STRCMP_EQUAL("198.51.100.25", v4s(*b.smtp.lan_server4).c_str());
+    STRCMP_EQUAL("2001:db8:2::25", v6s(*b.smtp.lan_server6).c_str());
+    UNSIGNED_LONGS_EQUAL(25, b.smtp.port);
 }
 
 TEST(BoardProfile, OnlyTheVirtualBoardIsEmbedded) {
@@ -239,6 +246,10 @@ TEST(BoardProfile, MinimalProfileGetsTheDocumentedDefaults) {
     STRCMP_EQUAL("/var/lib/smtpgw/peer-filter.dynamic", b.peer_filter_state_file.c_str());
     CHECK_TRUE(b.peer_filter_action == smtpgw::filter::ListedAction::drop);
     UNSIGNED_LONGS_EQUAL(10, b.peer_limits.rate_per_second);
+    // SMTP: on, but no LAN server and no relay domain until the board says.
+    CHECK_TRUE(b.smtp.enabled);
+    CHECK_FALSE(b.smtp.lan_server4.has_value());
+    CHECK_TRUE(b.smtp.relay_domains.empty());
 }
 
 TEST(BoardProfile, PeerFilterKeysSetTheLimitsAndRefuseOutOfRangeValues) {
@@ -254,6 +265,37 @@ TEST(BoardProfile, PeerFilterKeysSetTheLimitsAndRefuseOutOfRangeValues) {
     // The limits module names the problem.
     std::string err = parse_error(kMinimal + "peer_filter.v4_prefix_len = 8\n");
     STRCMP_CONTAINS("t.conf:8: peer_filter.v4_prefix_len: ", err.c_str());
+}
+
+TEST(BoardProfile, SmtpKeysSetTheEngineAndRefuseBadValues) {
+    BoardProfile b = parse_ok(kMinimal + "smtp.hostname = mx.example.com\n"
+                                         "smtp.relay_domains = example.com, example.net\n"
+                                         "smtp.lan_server4 = 198.51.100.25\n"
+                                         "smtp.max_message_bytes = 2048000\n"
+                                         "smtp.bare_newline = normalize\nsmtp.log_file = none\n",
+                              "t.conf");
+    STRCMP_EQUAL("mx.example.com", b.smtp.hostname.c_str());
+    CHECK_EQUAL(2u, b.smtp.relay_domains.size());
+    STRCMP_EQUAL("example.net", b.smtp.relay_domains[1].c_str());
+    CHECK_TRUE(b.smtp.lan_server4.has_value());
+    UNSIGNED_LONGS_EQUAL(2048000, b.smtp.max_message_bytes);
+    CHECK_TRUE(b.smtp.bare_newline_normalize);
+    CHECK_TRUE(b.smtp.log_file.empty());
+    struct Case {
+        const char* line;
+        const char* reason;
+    };
+    const Case cases[] = {
+        {"smtp.relay_domains = example.com,,x\n", "smtp.relay_domains must be domain names"},
+        {"smtp.relay_domains = user@example.com\n", "smtp.relay_domains must be domain names"},
+        {"smtp.max_recipients = 50\n", "RFC 5321 4.5.3.1.8"},
+        {"smtp.bare_newline = keep\n", "reject or normalize"},
+        {"smtp.lan_server4 = lan\n", "IPv4 address"},
+        {"smtp.hostname = two words\n", "one word"},
+        {"smtp.colour = blue\n", "unknown key 'smtp.colour'"},
+    };
+    for (const auto& c : cases)
+        STRCMP_CONTAINS(c.reason, parse_error(kMinimal + c.line).c_str());
 }
 
 TEST(BoardProfile, CommentsBlankLinesCrLfAndBlanksAroundTokensAreAccepted) {
