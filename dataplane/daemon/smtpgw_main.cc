@@ -11,6 +11,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -128,10 +130,32 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "smtpgw: ready: board %s, %zu ports, %zu fast-path lcores, control %s\n",
                  board.name.c_str(), dp.ports().size(), dp.workers().size(),
                  board.control_socket.c_str());
+    // One line per message and per refused attempt (smtp/smtp_proxy.h),
+    // written here, off the fast path.
+    std::FILE* mail_log = nullptr;
+    if (!board.smtp.log_file.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(
+            std::filesystem::path(board.smtp.log_file).parent_path(), ec);
+        mail_log = std::fopen(board.smtp.log_file.c_str(), "a");
+        if (!mail_log)
+            std::fprintf(stderr, "smtpgw: cannot open the mail log %s; logging to stderr\n",
+                         board.smtp.log_file.c_str());
+    }
     while (!g_stop) {
         server.poll_once(100);
         peer_filter.tick(); // dynamic entries expire here, off the fast path
+        for (const auto& line : dp.take_smtp_log_lines()) {
+            char stamp[32];
+            std::time_t t = std::time(nullptr);
+            std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+            std::fprintf(mail_log ? mail_log : stderr, "%s smtpgw: %s\n", stamp, line.c_str());
+        }
+        if (mail_log)
+            std::fflush(mail_log);
     }
+    if (mail_log)
+        std::fclose(mail_log);
     std::fprintf(stderr, "smtpgw: stopping\n");
     dp.stop();
     std::fprintf(stderr, "smtpgw: stopped\n");

@@ -22,6 +22,24 @@ namespace smtpgw::io {
 
 namespace {
 // The peer filter's auto-list requests leave the lcore through a ring.
+// SMTP log lines from an lcore to the control plane: the string is handed
+// over whole (the consumer deletes it); a full ring drops the line, counted.
+class RingSmtpLogSink final : public smtp::SmtpLogSink {
+  public:
+    RingSmtpLogSink(rte_ring* ring, net::Counter& dropped) : ring_(ring), dropped_(dropped) {}
+    void line(std::string_view text) override {
+        auto* s = new std::string(text);
+        if (rte_ring_enqueue(ring_, s) != 0) {
+            delete s;
+            dropped_.add();
+        }
+    }
+
+  private:
+    rte_ring* ring_;
+    net::Counter& dropped_;
+};
+
 class RingAutoListSink final : public filter::AutoListSink {
   public:
     explicit RingAutoListSink(rte_ring* ring) : ring_(ring) {}
@@ -123,6 +141,32 @@ std::string Dataplane::setup_tcp() {
             cfg.relay.remote6 = *t.relay_target6;
         }
     }
+    const board::SmtpProfile& m = board_.smtp;
+    if (m.enabled && m.lan_server4) {
+        const board::PortProfile* lan = board_.port("lan");
+        smtp::SmtpServiceConfig sc;
+        sc.port = m.port;
+        sc.lan_port = m.lan_port;
+        sc.max_sessions = m.max_sessions;
+        sc.local4 = net::v4_mapped(lan->ipv4.addr);
+        sc.lan4 = net::v4_mapped(*m.lan_server4);
+        if (m.lan_server6 && lan->ipv6) {
+            sc.has_v6 = true;
+            sc.local6 = lan->ipv6->addr;
+            sc.lan6 = *m.lan_server6;
+        }
+        smtp::SessionConfig& s = sc.proxy.session;
+        s.hostname = m.hostname;
+        s.relay.domains = m.relay_domains;
+        s.relay.relay_subdomains = m.relay_subdomains;
+        s.max_message_bytes = m.max_message_bytes;
+        s.max_recipients = m.max_recipients;
+        s.banner_delay_ms = m.banner_delay_ms;
+        s.bare_newline = m.bare_newline_normalize ? smtp::BareNewlinePolicy::normalize
+                                                  : smtp::BareNewlinePolicy::reject;
+        sc.proxy.client.helo_name = m.hostname;
+        cfg.smtp = sc;
+    }
     // RCU for the peer table: one reader thread id per worker.
     auto nthreads = static_cast<std::uint32_t>(workers_.size());
     qsbr_ = static_cast<rte_rcu_qsbr*>(
@@ -136,6 +180,13 @@ std::string Dataplane::setup_tcp() {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         WorkerState& w = *workers_[i];
         cfg.stack.owner_index = static_cast<std::uint16_t>(i);
+        std::string log_ring = "smtplog_" + std::to_string(w.lcore_id);
+        w.smtp_log_out = rte_ring_create(log_ring.c_str(), 4096, SOCKET_ID_ANY,
+                                         RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (!w.smtp_log_out)
+            return "SMTP log ring: " + std::string(rte_strerror(rte_errno));
+        w.smtp_log_sink =
+            std::make_unique<RingSmtpLogSink>(w.smtp_log_out, w.smtp_counters.log_lines_dropped);
         w.tcp = std::make_unique<TcpAdapter>(w, cfg);
         w.qsbr = qsbr_;
         w.qsbr_id = static_cast<unsigned>(i);
@@ -267,6 +318,13 @@ void Dataplane::stop() {
         w->auto_list_sink.reset();
         rte_ring_free(w->auto_list_out);
         w->auto_list_out = nullptr;
+        if (w->smtp_log_out) {
+            void* line = nullptr;
+            while (rte_ring_dequeue(w->smtp_log_out, &line) == 0)
+                delete static_cast<std::string*>(line);
+            rte_ring_free(w->smtp_log_out);
+            w->smtp_log_out = nullptr;
+        }
     }
     workers_.clear();
     if (pool_) {
@@ -344,6 +402,22 @@ std::string Dataplane::set_tcp_idle_timeout(std::uint64_t ns) {
             return "lcore " + std::to_string(w->lcore_id) + " did not answer";
     }
     return {};
+}
+
+std::vector<std::string> Dataplane::take_smtp_log_lines() {
+    std::vector<std::string> out;
+    for (auto& w : workers_) {
+        if (!w->smtp_log_out)
+            continue;
+        void* p[64];
+        unsigned n;
+        while ((n = rte_ring_dequeue_burst(w->smtp_log_out, p, 64, nullptr)) > 0)
+            for (unsigned i = 0; i < n; ++i) {
+                std::unique_ptr<std::string> s(static_cast<std::string*>(p[i]));
+                out.push_back(std::move(*s));
+            }
+    }
+    return out;
 }
 
 std::vector<net::Ipv6Prefix> Dataplane::take_auto_list_requests() {

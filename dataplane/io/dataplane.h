@@ -65,6 +65,8 @@ class Dataplane {
     // Peers over a limit are listed for this many seconds (0: off).
     void set_auto_list_seconds(std::uint32_t s) { auto_list_s_.store(s); }
     std::uint32_t auto_list_seconds() const { return auto_list_s_.load(); }
+    // Takes the SMTP log lines every lcore queued (control side).
+    std::vector<std::string> take_smtp_log_lines();
     // Takes the auto-list requests every lcore queued (control side).
     std::vector<net::Ipv6Prefix> take_auto_list_requests();
 

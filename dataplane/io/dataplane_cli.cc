@@ -173,6 +173,46 @@ std::string show_neighbors(Dataplane& dp) {
     return format_table(rows);
 }
 
+std::string show_smtp(const Dataplane& dp) {
+    std::vector<std::vector<std::string>> rows{{"lcore", "active sessions", "sessions", "refused (full)"}};
+    struct Total {
+        const char* name;
+        net::Counter smtp::SmtpCounters::*field;
+        const char* sentence;
+    };
+    const Total totals[] = {
+        {"messages_sent", &smtp::SmtpCounters::messages_sent, "the LAN server accepted; the sender got 250"},
+        {"messages_rejected", &smtp::SmtpCounters::messages_rejected, "refused with 5xx"},
+        {"messages_deferred", &smtp::SmtpCounters::messages_deferred, "refused with 4xx (the sender retries)"},
+        {"messages_aborted", &smtp::SmtpCounters::messages_aborted, "abandoned mid-transfer: nothing delivered"},
+        {"refusals", &smtp::SmtpCounters::refusals, "commands refused (relay, syntax, limits, early talkers)"},
+        {"lan_connects", &smtp::SmtpCounters::lan_connects, "connections opened to the LAN server"},
+        {"lan_connect_failures", &smtp::SmtpCounters::lan_connect_failures, "no port or slot for one"},
+        {"log_lines_dropped", &smtp::SmtpCounters::log_lines_dropped, "log queue full"},
+    };
+    bool any = false;
+    for (const auto& w : dp.workers()) {
+        const smtp::SmtpService* svc = w->tcp ? w->tcp->smtp() : nullptr;
+        if (!svc)
+            continue;
+        any = true;
+        rows.push_back({std::to_string(w->lcore_id), u64(svc->active_sessions()),
+                        u64(w->smtp_counters.sessions.read()),
+                        u64(w->smtp_counters.sessions_refused.read())});
+    }
+    if (!any)
+        return "SMTP is off on this board (smtp.enabled, smtp.lan_server4)\n";
+    std::string out = format_table(rows);
+    std::vector<std::vector<std::string>> ev;
+    for (const auto& t : totals) {
+        std::uint64_t total = 0;
+        for (const auto& w : dp.workers())
+            total += (w->smtp_counters.*t.field).read();
+        ev.push_back({"  " + std::string(t.name), u64(total), t.sentence});
+    }
+    return out + format_table(ev);
+}
+
 std::string show_tcp(const Dataplane& dp) {
     std::vector<std::vector<std::string>> rows{
         {"lcore", "connections", "half-open", "time-wait", "syn cookies", "steered out"}};
@@ -361,6 +401,8 @@ void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
                [&dp](const CommandArgs&) {
                    return CommandResult::success(show_tcp_connections(dp));
                }});
+    table.add({"show smtp", "SMTP sessions and message outcomes per lcore", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_smtp(dp)); }});
     table.add({"show fault", "lab fault injection per port, with counts", {}, false,
                [&dp](const CommandArgs&) { return CommandResult::success(show_fault(dp)); }});
     table.add({"set fault",

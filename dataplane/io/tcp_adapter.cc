@@ -38,6 +38,11 @@ TcpAdapter::TcpAdapter(WorkerState& w, const TcpAdapterConfig& config)
             add(config.relay_port, std::make_unique<tcp::RelayService>(
                                        config.relay, config.stack.max_connections / 2));
     }
+    if (config.smtp) {
+        smtp_ = std::make_unique<smtp::SmtpService>(*config.smtp, config.stack.owner_index,
+                                                    w.smtp_log_sink.get(), w.smtp_counters);
+        stack_->listen(config.smtp->port, *smtp_);
+    }
 }
 
 TcpAdapter::~TcpAdapter() { release_frames(); }
@@ -83,6 +88,8 @@ void TcpAdapter::deliver(WorkerPort& p, rte_mbuf* m, const net::L4View& l4, std:
 unsigned TcpAdapter::poll(std::uint64_t now) {
     now_ = now;
     stack_->run_timers(now);
+    if (smtp_)
+        smtp_->poll(*stack_, now);
     if (held_.empty())
         return 0;
     unsigned work = 0;

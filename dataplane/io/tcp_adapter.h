@@ -18,6 +18,7 @@
 
 #include "io/worker.h"
 #include "net/l3_input.h"
+#include "smtp/smtp_service.h"
 #include "tcp/tcp_lab_services.h"
 #include "tcp/tcp_stack.h"
 
@@ -29,6 +30,8 @@ struct TcpAdapterConfig {
     bool lab_services = false;
     std::uint16_t relay_port = 0; // 0: no relay service
     tcp::RelayTargets relay;
+    // The SMTP engine on this lcore (absent: no SMTP listener).
+    std::optional<smtp::SmtpServiceConfig> smtp;
 };
 
 class TcpAdapter final : public tcp::SegmentSink {
@@ -50,6 +53,7 @@ class TcpAdapter final : public tcp::SegmentSink {
     void emit(const tcp::FourTuple& t, const tcp::OutSegment& seg) override;
 
     tcp::TcpStack& stack() { return *stack_; }
+    const smtp::SmtpService* smtp() const { return smtp_.get(); }
     const tcp::TcpStack& stack() const { return *stack_; }
 
   private:
@@ -67,6 +71,7 @@ class TcpAdapter final : public tcp::SegmentSink {
     WorkerState& w_;
     std::unique_ptr<tcp::TcpStack> stack_;
     std::vector<std::unique_ptr<tcp::StreamHandler>> services_;
+    std::unique_ptr<smtp::SmtpService> smtp_;
     std::vector<Held> held_;
     std::uint64_t now_ = 0;
     std::uint16_t ip_id_ = 0;

@@ -23,6 +23,7 @@
 #include "net/counters.h"
 #include "net/fault_injector.h"
 #include "net/l3_input.h"
+#include "smtp/smtp_service.h"
 #include "tcp/tcp_stack.h"
 
 struct rte_mbuf;
@@ -96,6 +97,11 @@ struct WorkerState {
     // elements; single producer: this lcore, single consumer: the control).
     rte_ring* auto_list_out = nullptr;
     std::unique_ptr<filter::AutoListSink> auto_list_sink;
+    // The SMTP engine's counters and its log lines for the control plane
+    // (elements: std::string* the consumer deletes; SP/SC).
+    smtp::SmtpCounters smtp_counters;
+    rte_ring* smtp_log_out = nullptr;
+    std::unique_ptr<smtp::SmtpLogSink> smtp_log_sink;
     // RCU: this lcore reports a quiescent state once per loop iteration, so
     // the control plane knows when a replaced peer table is no longer read.
     rte_rcu_qsbr* qsbr = nullptr;

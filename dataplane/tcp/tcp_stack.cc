@@ -50,6 +50,7 @@ struct TcpStack::Slot {
     bool in_time_wait = false;
     bool dirty = false;
     bool announced = false; // the handler has seen kEstablished (or it is active)
+    bool peer_released = false; // SynAdmission::on_closed already said (at TIME-WAIT)
     bool admitted = false;  // a stateful SYN admission is outstanding (SynAdmission)
 };
 
@@ -193,6 +194,7 @@ std::optional<std::uint32_t> TcpStack::allocate(const FourTuple& t, std::uint64_
     s.in_time_wait = false;
     s.dirty = false;
     s.announced = !passive;
+    s.peer_released = false;
     s.in_use = true;
     table_insert(index);
     ++in_use_;
@@ -202,7 +204,7 @@ std::optional<std::uint32_t> TcpStack::allocate(const FourTuple& t, std::uint64_
 void TcpStack::free_slot(std::uint32_t index) {
     Slot& s = slots_[index];
     if (admission_ && s.passive) {
-        if (s.announced)
+        if (s.announced && !s.peer_released)
             admission_->on_closed(s.tuple);
         else if (s.admitted)
             admission_->on_half_open_gone(s.tuple);
@@ -477,6 +479,13 @@ void TcpStack::settle(std::uint32_t index, std::uint64_t now) {
         return;
     }
     if (st == TcpState::time_wait && !s.in_time_wait) {
+        // The connection is over for its peer: TIME-WAIT is our bounded
+        // bookkeeping (time_wait_max), not a connection the peer holds, so
+        // its per-peer concurrency is released now.
+        if (admission_ && s.passive && s.announced && !s.peer_released) {
+            admission_->on_closed(s.tuple);
+            s.peer_released = true;
+        }
         tw_push(index);
         if (time_wait_count_ > s_.time_wait_max && tw_head_ != 0) {
             stack_counters_.count(TcpStackEvent::time_wait_recycled);

@@ -367,3 +367,28 @@ TEST(TcpStack, AdmissionHearsHowEveryAdmittedConnectionEnds) {
     LONGS_EQUAL(1, gate.half_open_gone);
     LONGS_EQUAL(1, gate.closed);
 }
+
+TEST(TcpStack, TimeWaitReleasesThePeersConcurrencyAtOnce) {
+    // A peer whose connections the gateway closed first holds nothing in
+    // TIME-WAIT: its per-peer count drops when TIME-WAIT starts, once.
+    Gatekeeper gate;
+    CloseFirst closer;
+    constexpr std::uint16_t kPort = 2525;
+    server->stack->listen(kPort, closer);
+    server->stack->set_admission(&gate);
+    auto ca = v4("192.0.2.10"), sa = v4("192.0.2.1");
+    net.attach(ca, *client);
+    net.attach(sa, *server);
+    Client& app = net.client_app();
+    app.close_after_send = false;
+    ConnRef ref = client->stack->connect(ca, sa, kPort, app, net.now);
+    net.deliver_all();
+    client->stack->close(ref);
+    net.deliver_all();
+    LONGS_EQUAL(1, gate.established);
+    LONGS_EQUAL(1, server->stack->time_wait());
+    LONGS_EQUAL(1, gate.closed);
+    net.run_ms(130'000); // past TIME-WAIT: no second report
+    LONGS_EQUAL(0, server->stack->time_wait());
+    LONGS_EQUAL(1, gate.closed);
+}

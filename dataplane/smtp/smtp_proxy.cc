@@ -1,0 +1,362 @@
+// smtp_proxy.cc: the before-queue proxy (see smtp_proxy.h).
+#include "smtp/smtp_proxy.h"
+
+#include <algorithm>
+
+namespace smtpgw::smtp {
+
+namespace {
+
+// The sender sees the LAN server's reply; a failure the client made up
+// because the LAN server could not be reached is a temporary one the sender
+// should retry, without losing its session (451, not 421).
+Reply to_sender(const ClientResult& r) {
+    Reply out{r.reply.code, r.reply.enhanced, r.reply.text};
+    if (r.synthetic && out.code == 421) {
+        out.code = 451;
+        out.enhanced = "4.4.1";
+    }
+    return out;
+}
+
+std::string bracket(std::string_view path) {
+    std::string s = "<";
+    s += path;
+    s += ">";
+    return s;
+}
+
+void append_quoted(std::string& out, std::string_view text) {
+    out += '"';
+    for (char c : text) {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += (c == '\n' || c == '\r') ? ' ' : c;
+    }
+    out += '"';
+}
+
+} // namespace
+
+std::string format_log_line(const MessageLog& m) {
+    std::string s;
+    if (!m.id.empty()) {
+        s += "id=";
+        s += m.id;
+        s += ' ';
+    }
+    s += "client=";
+    s += m.client;
+    s += " helo=<";
+    s += m.helo;
+    s += "> from=<";
+    s += m.from;
+    s += "> to=";
+    for (std::size_t i = 0; i < m.to.size(); ++i) {
+        if (i)
+            s += ',';
+        s += bracket(m.to[i]);
+    }
+    if (m.to.empty())
+        s += "<>";
+    s += " size=";
+    s += std::to_string(m.size);
+    s += " status=";
+    s += m.status;
+    s += " reply=";
+    std::string reply = std::to_string(m.reply.code);
+    if (!m.reply.enhanced.empty()) {
+        reply += ' ';
+        reply += m.reply.enhanced;
+    }
+    if (!m.reply.text.empty()) {
+        reply += ' ';
+        reply += m.reply.text;
+    }
+    append_quoted(s, reply);
+    if (!m.detail.empty()) {
+        s += " command=";
+        append_quoted(s, m.detail);
+    }
+    return s;
+}
+
+Proxy::Proxy(const ProxyConfig& config, SessionPeer peer, std::uint64_t now_ms)
+    : config_(config), session_([&] {
+          SessionConfig c = config.session;
+          // The LAN server decides MAIL and every RCPT in real time, and the
+          // end of data always waits for it (Session's own rule).
+          c.mail_needs_answer = true;
+          c.rcpt_needs_answer = true;
+          return c;
+      }(), peer, now_ms),
+      client_address_(peer.client_address) {
+    tx_.client = client_address_;
+    pump(now_ms);
+}
+
+Client& Proxy::ensure_client(std::uint64_t now_ms) {
+    if (!client_ || client_->closed()) {
+        client_ = std::make_unique<Client>(config_.client, now_ms);
+        lan_open_ = false;
+    }
+    return *client_;
+}
+
+std::size_t Proxy::on_client_input(std::span<const std::uint8_t> in, std::uint64_t now_ms) {
+    std::size_t used = session_.on_input(in, now_ms);
+    pump(now_ms);
+    return used;
+}
+
+void Proxy::on_client_closed(std::uint64_t now_ms) {
+    session_.on_peer_closed(now_ms);
+    pump(now_ms);
+}
+
+void Proxy::on_lan_connected(std::uint64_t now_ms) {
+    if (client_)
+        client_->on_connected(now_ms);
+    pump(now_ms);
+}
+
+void Proxy::on_lan_input(std::span<const std::uint8_t> in, std::uint64_t now_ms) {
+    if (client_)
+        client_->on_input(in, now_ms);
+    pump(now_ms);
+}
+
+void Proxy::on_lan_closed(std::uint64_t now_ms) {
+    if (client_ && lan_open_)
+        client_->on_peer_closed(now_ms);
+    lan_open_ = false;
+    pump(now_ms);
+}
+
+std::string_view Proxy::lan_output() const {
+    return client_ ? client_->pending_output() : std::string_view{};
+}
+
+void Proxy::consume_lan_output(std::size_t n) {
+    if (!client_)
+        return;
+    client_->consume_output(n);
+    if (held_body_) // room for the body octets the client could not take yet
+        pump(now_ms_);
+}
+
+void Proxy::on_timer(std::uint64_t now_ms) {
+    session_.on_timer(now_ms);
+    if (client_)
+        client_->on_timer(now_ms);
+    pump(now_ms);
+}
+
+std::uint64_t Proxy::next_expiry() const {
+    std::uint64_t t = session_.next_expiry();
+    if (client_)
+        t = std::min(t, client_->next_expiry());
+    return t;
+}
+
+bool Proxy::poll_log(MessageLog& out) {
+    if (logs_.empty())
+        return false;
+    out = std::move(logs_.front());
+    logs_.pop_front();
+    return true;
+}
+
+bool Proxy::finished() const {
+    return session_.wants_close() && session_.pending_output().empty() &&
+           (!client_ || client_->closed() || !lan_open_);
+}
+
+void Proxy::answer(const Reply& r, std::uint64_t now_ms) {
+    awaiting_ = Awaiting::none;
+    session_.answer(r, now_ms);
+}
+
+// Moves everything that can move: LAN results to the session, held body
+// octets to the client, session events to the client; until nothing does.
+void Proxy::pump(std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    for (bool progress = true; progress;) {
+        progress = false;
+        ClientResult r;
+        while (client_ && client_->poll_result(r)) {
+            on_result(r, now_ms);
+            progress = true;
+        }
+        if (held_body_ && !feed_body(now_ms))
+            break; // the client is full: the session waits too
+        if (awaiting_ != Awaiting::none)
+            continue;
+        Event e;
+        if (session_.poll_event(e)) {
+            on_event(e, now_ms);
+            progress = true;
+        }
+    }
+    // The sender left: nothing more will be sent to the LAN server.
+    if (session_.wants_close() && client_ && !client_->closed() && !in_message_ &&
+        awaiting_ == Awaiting::none && !client_->wants_close())
+        client_->quit();
+}
+
+bool Proxy::feed_body(std::uint64_t now_ms) {
+    (void)now_ms;
+    const std::string& body = held_body_->body;
+    while (held_offset_ < body.size()) {
+        std::size_t room = client_ ? client_->body_room() : body.size();
+        if (room == 0)
+            return false;
+        std::size_t n = std::min(room, body.size() - held_offset_);
+        if (client_)
+            client_->body(std::span(reinterpret_cast<const std::uint8_t*>(body.data()) + held_offset_, n));
+        held_offset_ += n;
+    }
+    held_body_.reset();
+    held_offset_ = 0;
+    return true;
+}
+
+void Proxy::on_event(Event& e, std::uint64_t now_ms) {
+    switch (e.kind) {
+    case EventKind::helo:
+        helo_ = e.arg;
+        break;
+    case EventKind::mail: {
+        tx_ = MessageLog{};
+        tx_.client = client_address_;
+        tx_.helo = helo_;
+        tx_.id = e.message_id;
+        tx_.from = e.arg;
+        ensure_client(now_ms).mail(bracket(e.arg), e.params);
+        awaiting_ = Awaiting::mail;
+        break;
+    }
+    case EventKind::rcpt:
+        tx_.to.push_back(e.arg);
+        ensure_client(now_ms).rcpt(bracket(e.arg), e.params);
+        awaiting_ = Awaiting::rcpt;
+        break;
+    case EventKind::data_start:
+        in_message_ = true;
+        ensure_client(now_ms).data();
+        if (e.needs_answer) // not asked for: the session says 354 itself
+            session_.answer(Reply{354, "", ""}, now_ms);
+        break;
+    case EventKind::body:
+        if (!in_message_)
+            break;
+        held_body_ = std::move(e);
+        held_offset_ = 0;
+        feed_body(now_ms);
+        break;
+    case EventKind::data_end:
+        in_message_ = false;
+        tx_.size = e.size;
+        if (client_ && !client_->closed()) {
+            client_->end_body();
+            awaiting_ = Awaiting::message;
+        } else { // the LAN connection died and its failure was already seen
+            Reply r{451, "4.4.1", "LAN mail server unavailable, try again later"};
+            log_message("deferred", r);
+            answer(r, now_ms);
+        }
+        break;
+    case EventKind::data_abort:
+        in_message_ = false;
+        held_body_.reset();
+        tx_.size = e.size;
+        // The LAN server must never see this message end: for DATA the
+        // client drops the connection without the final dot.
+        if (client_)
+            client_->rset();
+        log_message("aborted", e.reply);
+        break;
+    case EventKind::reset:
+        if (client_ && !client_->closed() && awaiting_ == Awaiting::none)
+            client_->rset();
+        break;
+    case EventKind::rejected:
+    case EventKind::protocol_error:
+    case EventKind::pregreet:
+    case EventKind::pipelining_violation:
+        log_refusal(e);
+        break;
+    case EventKind::quit:
+    case EventKind::close:
+        if (in_message_ && client_) { // gone mid-message: nothing is delivered
+            in_message_ = false;
+            client_->rset();
+        }
+        break;
+    case EventKind::connect:
+    case EventKind::starttls:
+        break;
+    }
+}
+
+void Proxy::on_result(const ClientResult& r, std::uint64_t now_ms) {
+    switch (r.step) {
+    case Step::mail:
+        if (awaiting_ == Awaiting::mail) {
+            Reply out = to_sender(r);
+            if (out.code >= 400)
+                log_message(out.code >= 500 ? "rejected" : "deferred", out);
+            answer(out, now_ms);
+        }
+        break;
+    case Step::rcpt:
+        if (awaiting_ == Awaiting::rcpt) {
+            Reply out = to_sender(r);
+            if (out.code >= 400 && !tx_.to.empty()) {
+                MessageLog m = tx_;
+                m.to = {tx_.to.back()};
+                m.status = out.code >= 500 ? "rejected" : "deferred";
+                m.reply = out;
+                m.detail = "RCPT";
+                logs_.push_back(std::move(m));
+                tx_.to.pop_back();
+            }
+            answer(out, now_ms);
+        }
+        break;
+    case Step::message:
+        if (awaiting_ == Awaiting::message) {
+            Reply out = to_sender(r);
+            log_message(out.code < 400 ? "sent" : out.code >= 500 ? "rejected" : "deferred", out);
+            answer(out, now_ms);
+        }
+        break;
+    case Step::greeting:
+    case Step::ehlo:
+    case Step::data:
+    case Step::rset:
+    case Step::quit:
+        break; // failures there reach the sender through the steps they fail
+    }
+}
+
+void Proxy::log_message(std::string status, const Reply& reply) {
+    MessageLog m = tx_;
+    m.status = std::move(status);
+    m.reply = reply;
+    logs_.push_back(std::move(m));
+}
+
+void Proxy::log_refusal(const Event& e) {
+    MessageLog m;
+    m.id = e.message_id;
+    m.client = client_address_;
+    m.helo = helo_;
+    m.from = e.message_id.empty() ? std::string() : tx_.from;
+    m.status = "rejected";
+    m.reply = e.reply;
+    m.detail = e.arg.substr(0, 200);
+    logs_.push_back(std::move(m));
+}
+
+} // namespace smtpgw::smtp

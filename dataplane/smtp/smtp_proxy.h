@@ -1,0 +1,126 @@
+// smtp_proxy.h: one sender's SMTP session coupled to its LAN-side client:
+// the before-queue proxy, sans-I/O.
+//
+// Purpose: the no-loss rule lives here. The sender's Session (smtp_session.h)
+// suspends at MAIL, at each RCPT and at the end of data; the proxy forwards
+// each step to the LAN server through a Client (smtp_client.h) and answers
+// the session with the LAN server's reply. So the sender's final 250 is the
+// LAN server's 250 for the same message, a LAN refusal reaches the sender
+// as the same class of reply, and a LAN server that is down, slow past a
+// timeout or gone mid-message gives the sender a 4xx (it will retry).
+// Recipients are checked against the LAN server in real time (its RCPT
+// reply is the sender's), so unknown users are refused at the perimeter.
+// The LAN connection is opened at the first MAIL and kept for the next
+// transactions of the same session; a new one is opened if it dropped.
+// Bytes in both directions and the time are the adapter's business: the
+// proxy takes octets and a millisecond clock and hands back octets, a
+// "connect to the LAN server" wish, log records and its next expiry.
+// Security: body octets pass from session to client only as far as the
+// client's body_room() allows; otherwise the event is held and the session
+// stops reading (its input_room() drops), so the sender's TCP window is
+// the back-pressure, never our memory. The client is fed only canonical
+// text the session produced (dot-stuffing undone, CRLF lines), and the
+// client re-stuffs it: no sender octet sequence can end the LAN server's
+// DATA early (smuggling).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "smtp/smtp_client.h"
+#include "smtp/smtp_session.h"
+
+namespace smtpgw::smtp {
+
+struct ProxyConfig {
+    SessionConfig session;
+    ClientConfig client;
+};
+
+// One line per message and per refused attempt, in the shape mail
+// administrators already parse (Postfix-like key=value fields).
+struct MessageLog {
+    std::string id;        // the message id ("" for a refused attempt outside a message)
+    std::string client;    // sender's address
+    std::string helo;
+    std::string from;      // reverse-path, without <>
+    std::vector<std::string> to;
+    std::uint64_t size = 0;
+    std::string status;    // sent, rejected, deferred, aborted
+    Reply reply;           // what the sender was told
+    std::string detail;    // for a rejected attempt: the command
+};
+// "id=... client=... helo=<...> from=<...> to=<a>,<b> size=N status=sent reply=\"250 ...\"".
+std::string format_log_line(const MessageLog& m);
+
+class Proxy {
+  public:
+    Proxy(const ProxyConfig& config, SessionPeer peer, std::uint64_t now_ms);
+
+    // --- The sender's side (see Session for each contract) ---
+    std::size_t client_input_room() const { return session_.input_room(); }
+    std::size_t on_client_input(std::span<const std::uint8_t> in, std::uint64_t now_ms);
+    void on_client_closed(std::uint64_t now_ms);
+    std::string_view client_output() const { return session_.pending_output(); }
+    void consume_client_output(std::size_t n) { session_.consume_output(n); }
+    bool client_wants_close() const { return session_.wants_close(); }
+
+    // --- The LAN server's side ---
+    // True when a LAN connection should exist and the adapter has none open
+    // for the current client: open one, then on_lan_connected() (or
+    // on_lan_closed() if it failed).
+    bool lan_connect_wanted() const { return client_ && !lan_open_ && !client_->closed(); }
+    void on_lan_opening() { lan_open_ = true; }
+    void on_lan_connected(std::uint64_t now_ms);
+    void on_lan_input(std::span<const std::uint8_t> in, std::uint64_t now_ms);
+    // The LAN connection is gone (closed, reset, refused, timed out).
+    void on_lan_closed(std::uint64_t now_ms);
+    std::string_view lan_output() const;
+    void consume_lan_output(std::size_t n);
+    bool lan_wants_close() const { return client_ && client_->wants_close(); }
+
+    void on_timer(std::uint64_t now_ms);
+    std::uint64_t next_expiry() const;
+
+    bool poll_log(MessageLog& out);
+    // The sender's session is over and nothing is left to send either way.
+    bool finished() const;
+    const Session& session() const { return session_; }
+
+  private:
+    enum class Awaiting : std::uint8_t { none, mail, rcpt, message };
+
+    void pump(std::uint64_t now_ms);
+    void on_event(Event& e, std::uint64_t now_ms);
+    bool feed_body(std::uint64_t now_ms);
+    void on_result(const ClientResult& r, std::uint64_t now_ms);
+    void answer(const Reply& r, std::uint64_t now_ms);
+    Client& ensure_client(std::uint64_t now_ms);
+    void log_message(std::string status, const Reply& reply);
+    void log_refusal(const Event& e);
+
+    ProxyConfig config_;
+    Session session_;
+    std::unique_ptr<Client> client_;
+    bool lan_open_ = false; // the adapter holds a LAN connection for client_
+    Awaiting awaiting_ = Awaiting::none;
+    bool in_message_ = false; // between data_start and data_end/abort: body goes to the client
+    std::optional<Event> held_body_; // a body event the client had no room for yet
+    std::size_t held_offset_ = 0;
+    std::uint64_t now_ms_ = 0; // the latest time given (consume_lan_output has none)
+
+    // The current transaction, for its log line.
+    std::string client_address_;
+    std::string helo_;
+    MessageLog tx_;
+    std::deque<MessageLog> logs_;
+};
+
+} // namespace smtpgw::smtp

@@ -1,0 +1,245 @@
+// smtp_service.cc: the SMTP engine on a TCP stack (see smtp_service.h).
+#include "smtp/smtp_service.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace smtpgw::smtp {
+
+using tcp::ConnRef;
+using tcp::kNoConn;
+namespace ev = tcp::app_event;
+
+namespace {
+// User value of a connection: (slot + 1) << 1 | side (0 sender, 1 LAN).
+std::uintptr_t user_of(std::size_t slot, int side) {
+    return ((std::uintptr_t{slot} + 1) << 1) | static_cast<std::uintptr_t>(side);
+}
+std::string address_text(const net::Ipv6Addr& a) {
+    return a.is_v4_mapped() ? net::to_string(net::v4_unmapped(a)) : net::to_string(a);
+}
+} // namespace
+
+SmtpService::SmtpService(const SmtpServiceConfig& config, std::uint16_t lcore_index,
+                         SmtpLogSink* sink, SmtpCounters& counters)
+    : config_(config), lcore_index_(lcore_index), sink_(sink), counters_(counters),
+      slots_(config.max_sessions) {
+    free_.reserve(slots_.size());
+    for (std::size_t i = slots_.size(); i > 0; --i)
+        free_.push_back(static_cast<std::uint32_t>(i - 1));
+}
+
+void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) {
+    auto info = stack.info(c);
+    if (!info)
+        return;
+    if (free_.empty()) {
+        // No session: a fixed reply, then close (RFC 5321 3.8: 421 at the greeting).
+        counters_.sessions_refused.add();
+        std::string busy = "421 4.3.2 " + config_.proxy.session.hostname +
+                           " too many sessions, try again later\r\n";
+        stack.send(c, std::span(reinterpret_cast<const std::uint8_t*>(busy.data()), busy.size()));
+        stack.close(c);
+        return;
+    }
+    std::uint32_t index = free_.back();
+    free_.pop_back();
+    Slot& s = slots_[index];
+    s = Slot{};
+    s.client = c;
+    SessionPeer peer;
+    peer.client_address = address_text(info->tuple.remote);
+    peer.session_id = (std::uint64_t{lcore_index_} << 48) | next_session_++;
+    s.proxy = std::make_unique<Proxy>(config_.proxy, peer, now_ns / 1'000'000);
+    stack.set_user(c, user_of(index, 0));
+    ++active_;
+    counters_.sessions.add();
+}
+
+void SmtpService::drain_logs(Slot& s) {
+    MessageLog m;
+    while (s.proxy->poll_log(m)) {
+        if (m.status == "sent")
+            counters_.messages_sent.add();
+        else if (m.status == "aborted")
+            counters_.messages_aborted.add();
+        else if (m.id.empty() || !m.detail.empty())
+            counters_.refusals.add();
+        else if (m.status == "deferred")
+            counters_.messages_deferred.add();
+        else
+            counters_.messages_rejected.add();
+        if (sink_)
+            sink_->line(format_log_line(m));
+    }
+}
+
+// Moves octets until nothing moves: sender -> session, replies -> sender,
+// LAN connection wishes, client commands -> LAN, LAN replies -> client.
+void SmtpService::serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
+    Proxy& p = *s.proxy;
+    for (int round = 0; round < 64; ++round) {
+        bool moved = false;
+        // Sender input, as far as the session takes it.
+        if (!s.client_gone) {
+            for (;;) {
+                std::size_t room = p.client_input_room();
+                if (room == 0)
+                    break;
+                if (s.unread.empty()) {
+                    std::size_t want = std::min(room, scratch_.size());
+                    std::size_t n = stack.receive(s.client, std::span(scratch_.data(), want));
+                    if (n == 0)
+                        break;
+                    s.unread.assign(reinterpret_cast<const char*>(scratch_.data()), n);
+                }
+                std::size_t used = p.on_client_input(
+                    std::span(reinterpret_cast<const std::uint8_t*>(s.unread.data()),
+                              s.unread.size()),
+                    now_ms);
+                s.unread.erase(0, used);
+                moved = moved || used != 0;
+                if (used == 0)
+                    break;
+            }
+            std::string_view out = p.client_output();
+            if (!out.empty()) {
+                std::size_t n = stack.send(
+                    s.client, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
+                p.consume_client_output(n);
+                moved = moved || n != 0;
+            }
+            if (s.client_eof && s.unread.empty() && stack.readable(s.client) == 0 &&
+                !p.session().suspended() && !p.client_wants_close()) {
+                p.on_client_closed(now_ms); // nothing more will come
+                moved = true;
+            }
+            if (p.client_wants_close() && p.client_output().empty() && !s.client_closed_by_us) {
+                s.client_closed_by_us = true;
+                stack.close(s.client);
+            }
+        }
+        // The LAN side.
+        if (p.lan_connect_wanted()) {
+            std::size_t index = static_cast<std::size_t>(&s - slots_.data());
+            if (!(s.lan == kNoConn) && !s.lan_closed_by_us)
+                stack.close(s.lan); // the previous client's connection: failed, abandoned
+            auto info = stack.info(s.client);
+            bool v6 = info && !info->tuple.local.is_v4_mapped() && config_.has_v6;
+            p.on_lan_opening();
+            s.lan_closed_by_us = false;
+            s.lan = v6 ? stack.connect(config_.local6, config_.lan6, config_.lan_port, *this,
+                                       now_ms * 1'000'000)
+                       : stack.connect(config_.local4, config_.lan4, config_.lan_port, *this,
+                                       now_ms * 1'000'000);
+            counters_.lan_connects.add();
+            if (s.lan == kNoConn) {
+                counters_.lan_connect_failures.add();
+                p.on_lan_closed(now_ms);
+            } else {
+                stack.set_user(s.lan, user_of(index, 1));
+            }
+            moved = true;
+        }
+        if (!(s.lan == kNoConn)) {
+            std::size_t n;
+            while ((n = stack.receive(s.lan, scratch_)) != 0) {
+                p.on_lan_input(std::span(scratch_.data(), n), now_ms);
+                moved = true;
+            }
+            std::string_view out = p.lan_output();
+            if (!out.empty()) {
+                std::size_t sent = stack.send(
+                    s.lan, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
+                p.consume_lan_output(sent);
+                moved = moved || sent != 0;
+            }
+            if (p.lan_wants_close() && p.lan_output().empty() && !s.lan_closed_by_us) {
+                s.lan_closed_by_us = true;
+                stack.close(s.lan);
+            }
+        }
+        if (!moved)
+            break;
+    }
+    s.expiry_ms = p.next_expiry();
+    drain_logs(s);
+}
+
+void SmtpService::release_if_done(tcp::TcpStack& stack, Slot& s) {
+    if (!s.proxy || !s.client_gone || !(s.lan == kNoConn))
+        return;
+    stack.set_user(s.client, 0); // later events of the connection find no session
+    drain_logs(s);
+    s.proxy.reset();
+    s.unread.clear();
+    s.unread.shrink_to_fit();
+    free_.push_back(static_cast<std::uint32_t>(&s - slots_.data()));
+    --active_;
+}
+
+void SmtpService::on_events(tcp::TcpStack& stack, ConnRef c, std::uint32_t events,
+                            std::uint64_t now_ns) {
+    std::uintptr_t u = stack.user(c);
+    if (u == 0) {
+        if (!(events & ev::kEstablished))
+            return;
+        accept(stack, c, now_ns);
+        u = stack.user(c);
+        if (u == 0)
+            return;
+    }
+    Slot& s = slots_[(u >> 1) - 1];
+    if (!s.proxy)
+        return;
+    std::uint64_t now_ms = now_ns / 1'000'000;
+    bool lan = (u & 1) != 0;
+    if (lan) {
+        if (!(c == s.lan))
+            return; // an older LAN connection of this slot
+        if (events & ev::kEstablished)
+            s.proxy->on_lan_connected(now_ms);
+        if (events & (ev::kReset | ev::kTimedOut | ev::kClosed | ev::kPeerClosed)) {
+            // Gone, or the server hung up (after our QUIT, or on its own:
+            // then what is pending fails and the sender gets a 4xx). Its
+            // remaining TCP life (TIME-WAIT) is no longer ours.
+            if ((events & ev::kPeerClosed) && !s.lan_closed_by_us)
+                stack.close(c);
+            stack.set_user(c, 0);
+            s.lan = kNoConn;
+            s.proxy->on_lan_closed(now_ms);
+        }
+    } else {
+        if (events & (ev::kReset | ev::kTimedOut | ev::kClosed)) {
+            // Gone. If that was mid-message, the message is incomplete: the
+            // proxy makes the LAN side drop it (no final dot).
+            s.client_gone = true;
+            s.proxy->on_client_closed(now_ms);
+        } else if (events & ev::kPeerClosed) {
+            // A half-close: the sender may still read our replies to what it
+            // sent before its FIN; the session ends once it has taken all.
+            s.client_eof = true;
+        }
+    }
+    serve(stack, s, now_ms);
+    // Both directions closed: the connection's TIME-WAIT is the stack's business.
+    if (!s.client_gone && s.client_eof && s.client_closed_by_us)
+        s.client_gone = true;
+    release_if_done(stack, s);
+}
+
+void SmtpService::poll(tcp::TcpStack& stack, std::uint64_t now_ns) {
+    std::uint64_t now_ms = now_ns / 1'000'000;
+    if (now_ms < next_timer_scan_ms_ || active_ == 0)
+        return;
+    next_timer_scan_ms_ = now_ms + 10; // SMTP timers are seconds: 10 ms is precise enough
+    for (auto& s : slots_) {
+        if (!s.proxy || s.expiry_ms > now_ms)
+            continue;
+        s.proxy->on_timer(now_ms);
+        serve(stack, s, now_ms);
+        release_if_done(stack, s);
+    }
+}
+
+} // namespace smtpgw::smtp

@@ -1,0 +1,107 @@
+// smtp_service.h: the SMTP engine on one lcore's TCP stack: port 25's
+// listener, each sender's Proxy, and its connection to the LAN server.
+//
+// Purpose: the adapter between the pure SMTP cores (smtp_proxy.h) and the
+// userspace TCP stack (tcp_stack.h): it accepts senders, moves octets
+// between TCP connections and proxies in both directions, opens the LAN
+// connection a proxy asks for (an active open from the gateway's LAN
+// address), runs the proxies' timers and hands their log lines to a sink.
+// It holds no clock (the lcore's nanoseconds come in) and does no I/O of
+// its own beyond the stack's calls.
+// Security: sessions are a fixed table (`max_sessions`): a sender beyond it
+// is answered 421 4.3.2 and closed without a session. Input is read only as
+// far as the session takes it (its input_room()), so a sender that sends
+// faster than the LAN server takes stalls in its own TCP window. A sender's
+// connection that fails (RST, timeout) aborts the LAN transaction: the
+// message never ends on the LAN side.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/counters.h"
+#include "smtp/smtp_proxy.h"
+#include "tcp/tcp_stack.h"
+
+namespace smtpgw::smtp {
+
+struct SmtpServiceConfig {
+    ProxyConfig proxy;
+    std::uint16_t port = 25;
+    // The LAN server, and our address toward it (v4-mapped for IPv4).
+    net::Ipv6Addr local4, lan4, local6, lan6;
+    bool has_v6 = false;
+    std::uint16_t lan_port = 25;
+    // Concurrent sender sessions on this lcore: each holds a session, a
+    // client and their buffers (about 100 KiB at most), so this bounds memory.
+    std::size_t max_sessions = 2048;
+};
+
+// Where log lines go (the adapter queues them for the control plane).
+// Called on the lcore; must not block.
+class SmtpLogSink {
+  public:
+    virtual ~SmtpLogSink() = default;
+    virtual void line(std::string_view text) = 0;
+};
+
+struct SmtpCounters {
+    net::Counter sessions;         // senders accepted
+    net::Counter sessions_refused; // refused: the session table was full
+    net::Counter messages_sent;    // the LAN server accepted (the sender got its 250)
+    net::Counter messages_rejected;
+    net::Counter messages_deferred;
+    net::Counter messages_aborted; // abandoned mid-transfer (size, bare newline, disconnect)
+    net::Counter refusals;         // refused commands (relay, syntax, limits)
+    net::Counter lan_connects;
+    net::Counter lan_connect_failures;
+    net::Counter log_lines_dropped; // the log sink was full
+};
+
+class SmtpService final : public tcp::StreamHandler {
+  public:
+    // `sink` may be null (no logging); `counters` outlives the service.
+    SmtpService(const SmtpServiceConfig& config, std::uint16_t lcore_index, SmtpLogSink* sink,
+                SmtpCounters& counters);
+    void on_events(tcp::TcpStack& stack, tcp::ConnRef c, std::uint32_t events,
+                   std::uint64_t now_ns) override;
+    // Runs the proxies' timers; call every loop iteration (cheap when none is due).
+    void poll(tcp::TcpStack& stack, std::uint64_t now_ns);
+    std::size_t active_sessions() const { return active_; }
+    std::uint16_t port() const { return config_.port; }
+
+  private:
+    struct Slot {
+        std::unique_ptr<Proxy> proxy;
+        tcp::ConnRef client = tcp::kNoConn;
+        tcp::ConnRef lan = tcp::kNoConn;
+        bool client_gone = false; // the sender's connection is closed (kClosed, RST, timeout)
+        bool client_eof = false;  // the sender sent FIN
+        bool client_closed_by_us = false;
+        bool lan_closed_by_us = false;
+        std::string unread; // sender octets received but not yet taken by the session
+        std::uint64_t expiry_ms = 0;
+    };
+    void accept(tcp::TcpStack& stack, tcp::ConnRef c, std::uint64_t now_ns);
+    void serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
+    void drain_logs(Slot& s);
+    void release_if_done(tcp::TcpStack& stack, Slot& s);
+
+    SmtpServiceConfig config_;
+    std::uint16_t lcore_index_;
+    SmtpLogSink* sink_;
+    SmtpCounters& counters_;
+    std::vector<Slot> slots_;
+    std::vector<std::uint32_t> free_;
+    std::size_t active_ = 0;
+    std::uint64_t next_session_ = 1;
+    std::uint64_t next_timer_scan_ms_ = 0;
+    std::array<std::uint8_t, 16384> scratch_{};
+};
+
+} // namespace smtpgw::smtp

@@ -1,0 +1,340 @@
+// smtp_proxy_test.cc: the before-queue proxy (smtp/smtp_proxy.h): the
+// sender's final reply is the LAN server's, for every outcome; a message cut
+// short never ends on the LAN side; log lines say what happened. The LAN
+// server here is a small scripted RFC 5321 server (the lab tests use real
+// ones: aiosmtpd and Postfix).
+#include "smtp/smtp_proxy.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CppUTest/TestHarness.h>
+
+using namespace smtpgw::smtp;
+
+namespace {
+
+// A scripted LAN server: answers each command line by its verb from
+// `replies` (default 250), collects DATA up to CRLF.CRLF and BDAT chunks.
+struct LanServer {
+    std::map<std::string, std::string> replies; // verb -> full reply line(s)
+    std::string end_of_data_reply = "250 2.0.0 queued\r\n";
+    bool in_data = false;
+    std::uint64_t bdat_left = 0;
+    bool bdat_last = false;
+    std::string line, data, received_all;
+    std::vector<std::string> messages; // bodies as received (still dot-stuffed for DATA)
+    bool closed = false;
+
+    std::string reply_for(const std::string& verb) const {
+        auto it = replies.find(verb);
+        if (it != replies.end())
+            return it->second;
+        if (verb == "EHLO")
+            return "250-lan.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
+        if (verb == "DATA")
+            return "354 go ahead\r\n";
+        return "250 2.0.0 ok\r\n";
+    }
+    // Takes octets from the proxy; returns what the server answers.
+    std::string take(std::string_view in) {
+        std::string out;
+        received_all += in;
+        for (char c : in) {
+            if (bdat_left != 0) {
+                data += c;
+                if (--bdat_left == 0) {
+                    if (bdat_last) {
+                        messages.push_back(data);
+                        data.clear();
+                        out += end_of_data_reply;
+                    } else {
+                        out += "250 2.0.0 chunk ok\r\n";
+                    }
+                }
+                continue;
+            }
+            if (in_data) {
+                data += c;
+                if (data.size() >= 5 && data.compare(data.size() - 5, 5, "\r\n.\r\n") == 0) {
+                    messages.push_back(data.substr(0, data.size() - 3));
+                    data.clear();
+                    in_data = false;
+                    out += end_of_data_reply;
+                }
+                continue;
+            }
+            line += c;
+            if (line.size() < 2 || line.compare(line.size() - 2, 2, "\r\n") != 0)
+                continue;
+            std::string verb = line.substr(0, line.find_first_of(" \r"));
+            for (auto& ch : verb)
+                ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+            std::string r = reply_for(verb);
+            out += r;
+            if (verb == "DATA" && r[0] == '3') {
+                in_data = true;
+                data = "\r\n"; // so a message starting with "." is seen as a line start
+            }
+            line.clear();
+        }
+        return out;
+    }
+};
+
+struct Harness {
+    ProxyConfig config;
+    std::unique_ptr<Proxy> proxy;
+    LanServer lan;
+    std::string to_sender;
+    bool lan_connected = false;
+    bool lan_refuses_connection = false;
+    std::uint64_t now = 1000;
+
+    explicit Harness(LanServer server = {}) : lan(std::move(server)) {
+        config.session.hostname = "mx.example.com";
+        config.session.relay.domains = {"example.com"};
+        config.client.helo_name = "mx.example.com";
+        proxy = std::make_unique<Proxy>(config, SessionPeer{"203.0.113.10", 7}, now);
+        run();
+    }
+    // Moves octets between the three parties until nothing moves.
+    void run() {
+        for (int i = 0; i < 1000; ++i) {
+            bool moved = false;
+            std::string_view out = proxy->client_output();
+            if (!out.empty()) {
+                to_sender += out;
+                proxy->consume_client_output(out.size());
+                moved = true;
+            }
+            if (proxy->lan_connect_wanted()) {
+                proxy->on_lan_opening();
+                if (lan_refuses_connection) {
+                    proxy->on_lan_closed(now);
+                } else {
+                    lan_connected = true;
+                    lan.closed = false;
+                    proxy->on_lan_connected(now);
+                    std::string greeting = "220 lan.example.com ESMTP\r\n";
+                    proxy->on_lan_input(
+                        std::span(reinterpret_cast<const std::uint8_t*>(greeting.data()), greeting.size()),
+                        now);
+                }
+                moved = true;
+            }
+            std::string_view lan_out = proxy->lan_output();
+            if (lan_connected && !lan_out.empty()) {
+                std::string copy(lan_out);
+                proxy->consume_lan_output(copy.size());
+                std::string answer = lan.take(copy);
+                if (!answer.empty())
+                    proxy->on_lan_input(
+                        std::span(reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()),
+                        now);
+                moved = true;
+            }
+            if (lan_connected && proxy->lan_wants_close() && proxy->lan_output().empty()) {
+                lan_connected = false;
+                lan.closed = true;
+                proxy->on_lan_closed(now);
+                moved = true;
+            }
+            if (!moved)
+                return;
+        }
+        FAIL("the proxy never settled");
+    }
+    void send(std::string_view text) {
+        std::size_t off = 0;
+        for (int i = 0; i < 1000 && off < text.size(); ++i) {
+            off += proxy->on_client_input(
+                std::span(reinterpret_cast<const std::uint8_t*>(text.data()) + off, text.size() - off),
+                now);
+            run();
+        }
+        CHECK_EQUAL(text.size(), off);
+    }
+    std::string last_reply() const {
+        auto end = to_sender.rfind("\r\n");
+        auto start = to_sender.rfind("\r\n", end - 1);
+        return to_sender.substr(start == std::string::npos ? 0 : start + 2, end - (start == std::string::npos ? 0 : start + 2));
+    }
+    std::vector<std::string> logs() {
+        std::vector<std::string> out;
+        MessageLog m;
+        while (proxy->poll_log(m))
+            out.push_back(format_log_line(m));
+        return out;
+    }
+};
+
+// RFC 2920 3.1: EHLO ends a group (the client waits); MAIL, RCPT and DATA
+// go in one batch.
+const char* kEhlo = "EHLO client.example.org\r\n";
+const char* kEnvelope = "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n";
+
+} // namespace
+
+TEST_GROUP(SmtpProxy){};
+
+TEST(SmtpProxy, TheSendersFinalReplyIsTheLanServersForEveryOutcome) {
+    struct Case {
+        const char* name;
+        const char* lan_end_reply;
+        const char* sender_sees; // prefix of the sender's last reply
+        const char* status;
+    };
+    const Case cases[] = {
+        {"accepted", "250 2.0.0 queued as X\r\n", "250 2.0.0 queued as X", "status=sent"},
+        {"temporary", "452 4.3.1 disk full\r\n", "452 4.3.1 disk full", "status=deferred"},
+        {"permanent", "554 5.7.1 rejected by policy\r\n", "554 5.7.1 rejected by policy",
+         "status=rejected"},
+    };
+    for (const auto& c : cases) {
+        LanServer lan;
+        lan.end_of_data_reply = c.lan_end_reply;
+        Harness h(lan);
+        h.send(kEhlo);
+        h.send(kEnvelope);
+        STRCMP_CONTAINS("354", h.last_reply().c_str());
+        h.send("Subject: x\r\n\r\n..dot line\r\nbody\r\n.\r\n");
+        STRCMP_CONTAINS(c.sender_sees, h.last_reply().c_str());
+        CHECK_EQUAL(1u, h.lan.messages.size());
+        // Dot-stuffing undone by the session and redone toward the LAN server.
+        STRCMP_EQUAL("Subject: x\r\n\r\n..dot line\r\nbody\r\n", h.lan.messages[0].substr(2).c_str());
+        auto logs = h.logs();
+        CHECK_EQUAL(1u, logs.size());
+        STRCMP_CONTAINS(c.status, logs[0].c_str());
+        STRCMP_CONTAINS("client=203.0.113.10 helo=<client.example.org> from=<a@example.org> "
+                        "to=<b@example.com>",
+                        logs[0].c_str());
+    }
+}
+
+TEST(SmtpProxy, NoFinalReplyReachesTheSenderBeforeTheLanServerAnswers) {
+    Harness h;
+    h.lan.end_of_data_reply = ""; // the LAN server is slow to answer
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send("Subject: x\r\n\r\nbody\r\n.\r\n");
+    CHECK_EQUAL(1u, h.lan.messages.size());
+    STRCMP_CONTAINS("354", h.last_reply().c_str()); // still waiting: no 250 yet
+    std::string late = "250 2.0.0 queued late\r\n";
+    h.proxy->on_lan_input(std::span(reinterpret_cast<const std::uint8_t*>(late.data()), late.size()),
+                          h.now);
+    h.run();
+    STRCMP_CONTAINS("250 2.0.0 queued late", h.last_reply().c_str());
+}
+
+TEST(SmtpProxy, TheLanServersRecipientVerdictIsTheSenders) {
+    LanServer lan;
+    lan.replies["RCPT"] = "550 5.1.1 no such user\r\n";
+    Harness h(lan);
+    h.send(kEhlo);
+    h.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<nobody@example.com>\r\n");
+    STRCMP_CONTAINS("550 5.1.1 no such user", h.last_reply().c_str());
+    h.send("DATA\r\n");
+    CHECK_EQUAL('5', h.last_reply()[0]); // no valid recipient: no DATA
+    CHECK_EQUAL(0u, h.lan.messages.size());
+}
+
+TEST(SmtpProxy, AForeignRecipientIsRefusedWithoutAskingTheLanServer) {
+    Harness h;
+    h.send(kEhlo);
+    h.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<v@example.org>\r\n");
+    STRCMP_CONTAINS("554 5.7.1", h.last_reply().c_str());
+    CHECK(h.lan.received_all.find("v@example.org") == std::string::npos);
+}
+
+TEST(SmtpProxy, AnUnreachableLanServerGivesTheSenderATemporaryFailure) {
+    Harness h;
+    h.lan_refuses_connection = true;
+    h.send(kEhlo);
+    h.send("MAIL FROM:<a@example.org>\r\n");
+    CHECK_EQUAL('4', h.last_reply()[0]);
+    // The session goes on: the sender may try again (a new LAN connection).
+    h.lan_refuses_connection = false;
+    h.send("RSET\r\nMAIL FROM:<a@example.org>\r\n");
+    STRCMP_CONTAINS("250", h.last_reply().c_str());
+}
+
+TEST(SmtpProxy, ALanServerGoneMidMessageGivesATemporaryFailureAndDeliversNothing) {
+    Harness h;
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send("Subject: x\r\n\r\nfirst half\r\n");
+    h.lan_connected = false;
+    h.proxy->on_lan_closed(h.now);
+    h.run();
+    h.send("second half\r\n.\r\n");
+    CHECK_EQUAL('4', h.last_reply()[0]);
+    CHECK_EQUAL(0u, h.lan.messages.size());
+    auto logs = h.logs();
+    CHECK_FALSE(logs.empty());
+    STRCMP_CONTAINS("status=deferred", logs.back().c_str());
+}
+
+TEST(SmtpProxy, ASenderGoneMidMessageNeverEndsTheLanSidesData) {
+    Harness h;
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send("Subject: x\r\n\r\nhalf a message\r\n");
+    h.proxy->on_client_closed(h.now);
+    h.run();
+    CHECK_EQUAL(0u, h.lan.messages.size());
+    CHECK_TRUE(h.lan.closed); // dropped without the final dot
+    CHECK(h.lan.received_all.find("\r\n.\r\n") == std::string::npos);
+    auto logs = h.logs();
+    CHECK_FALSE(logs.empty());
+    STRCMP_CONTAINS("status=aborted", logs.back().c_str());
+}
+
+TEST(SmtpProxy, SmugglingSequencesNeverReachTheLanServer) {
+    const char* sequences[] = {"\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r", "\r.\r\n"};
+    for (const char* seq : sequences) {
+        Harness h;
+        h.send(kEhlo);
+        h.send(kEnvelope);
+        std::string body = std::string("Subject: x\r\n\r\nbody") + seq +
+                           "MAIL FROM:<evil@example.org>\r\nRCPT TO:<admin@example.com>\r\nDATA\r\n"
+                           "smuggled\r\n.\r\n";
+        h.send(body);
+        CHECK_EQUAL('5', h.last_reply()[0]);
+        CHECK_EQUAL(0u, h.lan.messages.size());
+        CHECK(h.lan.received_all.find("evil@example.org") == std::string::npos);
+    }
+}
+
+TEST(SmtpProxy, SeveralMessagesInOneSessionShareOneLanConnection) {
+    Harness h;
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send("Subject: 1\r\n\r\none\r\n.\r\n");
+    STRCMP_CONTAINS("250", h.last_reply().c_str());
+    h.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n");
+    h.send("Subject: 2\r\n\r\ntwo\r\n.\r\n");
+    STRCMP_CONTAINS("250", h.last_reply().c_str());
+    CHECK_EQUAL(2u, h.lan.messages.size());
+    std::size_t ehlos = 0;
+    for (std::size_t p = 0; (p = h.lan.received_all.find("EHLO", p)) != std::string::npos; ++p)
+        ++ehlos;
+    CHECK_EQUAL(1u, ehlos);
+}
+
+TEST(SmtpProxy, TheLogLineQuotesTheReplyAndEscapesQuotes) {
+    MessageLog m;
+    m.id = "1.1";
+    m.client = "203.0.113.10";
+    m.helo.assign(1, 'h');
+    m.from = "a@example.org";
+    m.to = {"b@example.com", "c@example.com"};
+    m.size = 12;
+    m.status = "sent";
+    m.reply = Reply{250, "2.0.0", "ok \"quoted\"\nsecond"};
+    STRCMP_EQUAL("id=1.1 client=203.0.113.10 helo=<h> from=<a@example.org> "
+                 "to=<b@example.com>,<c@example.com> size=12 status=sent "
+                 "reply=\"250 2.0.0 ok \\\"quoted\\\" second\"",
+                 format_log_line(m).c_str());
+}
