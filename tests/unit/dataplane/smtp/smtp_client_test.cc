@@ -1,0 +1,216 @@
+// smtp_client_test.cc: the LAN-side client (smtp/smtp_client.h): reply
+// parsing (multi-line, split at every byte, malformed), the transaction's
+// results for each server answer, dot-stuffing across chunk splits, HELO
+// fallback, parameter filtering, and failures that are never successes.
+#include "smtp/smtp_client.h"
+
+#include <string>
+#include <vector>
+
+#include <CppUTest/TestHarness.h>
+
+using namespace smtpgw::smtp;
+
+namespace {
+
+std::span<const std::uint8_t> bytes(std::string_view s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string take_output(Client& c) {
+    std::string out(c.pending_output());
+    c.consume_output(out.size());
+    return out;
+}
+
+std::vector<ClientResult> results(Client& c) {
+    std::vector<ClientResult> out;
+    ClientResult r;
+    while (c.poll_result(r))
+        out.push_back(r);
+    return out;
+}
+
+// A client past greeting and EHLO, with `ehlo` as the server's EHLO reply.
+Client ready_client(std::string_view ehlo = "250-lan\r\n250-8BITMIME\r\n250 SIZE 1000\r\n") {
+    Client c(ClientConfig{}, 0);
+    c.on_connected(0);
+    c.on_input(bytes("220 lan ESMTP\r\n"), 0);
+    take_output(c); // EHLO
+    c.on_input(bytes(ehlo), 0);
+    return c;
+}
+
+} // namespace
+
+TEST_GROUP(SmtpClient){};
+
+TEST(SmtpClient, ReplyLinesParseOrAreRefused) {
+    struct Case {
+        const char* line;
+        bool ok;
+        std::uint16_t code;
+        bool last;
+    };
+    const Case cases[] = {
+        {"250 ok", true, 250, true},     {"250-more", true, 250, false}, {"354", true, 354, true},
+        {"199 low", false, 0, false},    {"600 high", false, 0, false},  {"25x no", false, 0, false},
+        {"250+bad", false, 0, false},    {"25", false, 0, false},        {"", false, 0, false},
+    };
+    for (const auto& c : cases) {
+        std::uint16_t code = 0;
+        bool last = false;
+        std::string_view text;
+        CHECK_EQUAL_TEXT(c.ok, parse_reply_line(c.line, code, last, text), c.line);
+        if (c.ok) {
+            CHECK_EQUAL(c.code, code);
+            CHECK_EQUAL(c.last, last);
+        }
+    }
+}
+
+TEST(SmtpClient, ATransactionSplitAtEveryByteGivesTheSameResults) {
+    const std::string server = "220 lan ESMTP\r\n250-lan\r\n250 8BITMIME\r\n250 2.1.0 sender ok\r\n"
+                               "550 5.1.1 no such user\r\n250 2.1.5 ok\r\n354 go\r\n"
+                               "250 2.0.0 queued\r\n";
+    for (std::size_t split = 1; split < server.size(); ++split) {
+        Client c(ClientConfig{}, 0);
+        c.mail("<a@example.org>", "BODY=8BITMIME");
+        c.rcpt("<x@example.com>", "");
+        c.rcpt("<b@example.com>", "");
+        c.data();
+        c.body(bytes("Subject: t\r\n\r\n.dot\r\nend\r\n"));
+        c.end_body();
+        c.on_connected(0);
+        // Lock-step: replies only match commands in order, so the whole
+        // script may arrive in any two pieces.
+        c.on_input(bytes(std::string_view(server).substr(0, split)), 0);
+        c.on_input(bytes(std::string_view(server).substr(split)), 0);
+        std::string sent = take_output(c);
+        auto r = results(c);
+        CHECK_EQUAL(5u, r.size()); // mail, rcpt, rcpt, data, message
+        CHECK_TRUE(r[0].step == Step::mail && r[0].reply.code == 250);
+        STRCMP_EQUAL("2.1.0", r[0].reply.enhanced.c_str());
+        CHECK_TRUE(r[1].step == Step::rcpt && r[1].reply.code == 550 && r[1].rcpt_index == 0);
+        CHECK_TRUE(r[2].step == Step::rcpt && r[2].reply.code == 250 && r[2].rcpt_index == 1);
+        CHECK_TRUE(r[3].step == Step::data && r[3].reply.code == 354);
+        CHECK_TRUE(r[4].step == Step::message && r[4].reply.code == 250 && !r[4].synthetic);
+        STRCMP_CONTAINS("MAIL FROM:<a@example.org> BODY=8BITMIME\r\n", sent.c_str());
+        STRCMP_CONTAINS("DATA\r\nSubject: t\r\n\r\n..dot\r\nend\r\n.\r\n", sent.c_str());
+    }
+}
+
+TEST(SmtpClient, RepliesSplitAtEveryByteParseTheSame) {
+    const std::string reply = "250-lan.example.com\r\n250-PIPELINING\r\n250-DSN\r\n250 SIZE 5000\r\n";
+    for (std::size_t split = 0; split <= reply.size(); ++split) {
+        Client c(ClientConfig{}, 0);
+        c.on_connected(0);
+        c.on_input(bytes("220 lan\r\n"), 0);
+        c.on_input(bytes(std::string_view(reply).substr(0, split)), 0);
+        c.on_input(bytes(std::string_view(reply).substr(split)), 0);
+        CHECK_TRUE(c.capabilities().pipelining);
+        CHECK_TRUE(c.capabilities().dsn);
+        CHECK_EQUAL(5000u, c.capabilities().size);
+        CHECK_FALSE(c.closed());
+    }
+}
+
+TEST(SmtpClient, DotStuffingHoldsAcrossEveryChunkSplit) {
+    const std::string body = ".a\r\n..b\r\nc.\r\n.\r\n. \r\nend";
+    for (std::size_t split = 0; split <= body.size(); ++split) {
+        Client c = ready_client();
+        c.mail("<a@example.org>", "");
+        c.rcpt("<b@example.com>", "");
+        c.data();
+        c.on_input(bytes("250 ok\r\n250 ok\r\n354 go\r\n"), 0);
+        take_output(c);
+        c.body(bytes(std::string_view(body).substr(0, split)));
+        c.body(bytes(std::string_view(body).substr(split)));
+        c.end_body();
+        STRCMP_EQUAL("..a\r\n...b\r\nc.\r\n..\r\n.. \r\nend\r\n.\r\n", take_output(c).c_str());
+    }
+}
+
+TEST(SmtpClient, UnofferedParametersAreDroppedOrRefused) {
+    Client c = ready_client("250-lan\r\n250 SIZE 1000\r\n"); // no 8BITMIME, DSN, SMTPUTF8
+    c.mail("<a@example.org>", "SIZE=10 BODY=8BITMIME RET=HDRS");
+    CHECK_EQUAL(std::string("MAIL FROM:<a@example.org> SIZE=10\r\n"), take_output(c));
+    c.on_input(bytes("250 ok\r\n"), 0);
+    c.rcpt("<b@example.com>", "NOTIFY=NEVER ORCPT=rfc822;b@example.com");
+    CHECK_EQUAL(std::string("RCPT TO:<b@example.com>\r\n"), take_output(c));
+    c.on_input(bytes("250 ok\r\n"), 0);
+    results(c);
+    c.rset();
+    c.on_input(bytes("250 ok\r\n"), 0);
+    take_output(c);
+    results(c);
+    c.mail("<u@example.org>", "SMTPUTF8");
+    auto r = results(c);
+    CHECK_EQUAL(1u, r.size());
+    CHECK_EQUAL(550, r[0].reply.code);
+    STRCMP_EQUAL("5.6.7", r[0].reply.enhanced.c_str());
+    CHECK_EQUAL(std::string(), take_output(c)); // nothing was sent
+}
+
+TEST(SmtpClient, AnEhloRefusalFallsBackToHelo) {
+    Client c(ClientConfig{}, 0);
+    c.on_connected(0);
+    c.on_input(bytes("220 old\r\n"), 0);
+    CHECK_EQUAL(0u, take_output(c).find("EHLO "));
+    c.on_input(bytes("502 what\r\n"), 0);
+    CHECK_EQUAL(0u, take_output(c).find("HELO "));
+    c.on_input(bytes("250 hi\r\n"), 0);
+    c.mail("<a@example.org>", "BODY=8BITMIME");
+    CHECK_EQUAL(std::string("MAIL FROM:<a@example.org>\r\n"), take_output(c));
+}
+
+TEST(SmtpClient, FailuresAreNeverSuccesses) {
+    struct Case {
+        const char* name;
+        int how; // 0 closed mid-DATA, 1 silent past the timeout, 2 malformed reply, 3 over-long line
+        std::uint16_t code;
+    };
+    const Case cases[] = {{"closed", 0, 421}, {"silent", 1, 451}, {"malformed", 2, 451},
+                          {"overlong", 3, 451}};
+    for (const auto& k : cases) {
+        Client c = ready_client();
+        c.mail("<a@example.org>", "");
+        c.rcpt("<b@example.com>", "");
+        c.data();
+        c.on_input(bytes("250 ok\r\n250 ok\r\n354 go\r\n"), 10);
+        c.body(bytes("half\r\n"));
+        c.end_body();
+        take_output(c);
+        results(c);
+        if (k.how == 0)
+            c.on_peer_closed(20);
+        else if (k.how == 1)
+            c.on_timer(c.next_expiry());
+        else if (k.how == 2)
+            c.on_input(bytes("2x0 ok\r\n"), 20);
+        else
+            c.on_input(bytes(std::string(5000, '2')), 20);
+        auto r = results(c);
+        CHECK_EQUAL_TEXT(1u, r.size(), k.name);
+        CHECK_TRUE_TEXT(r[0].step == Step::message, k.name);
+        CHECK_EQUAL_TEXT(k.code, r[0].reply.code, k.name);
+        CHECK_TRUE_TEXT(r[0].synthetic, k.name);
+        CHECK_TRUE_TEXT(c.closed() && c.wants_close(), k.name);
+    }
+}
+
+TEST(SmtpClient, AnAbandonedMessageNeverGetsItsFinalDot) {
+    Client c = ready_client();
+    c.mail("<a@example.org>", "");
+    c.rcpt("<b@example.com>", "");
+    c.data();
+    c.on_input(bytes("250 ok\r\n250 ok\r\n354 go\r\n"), 0);
+    c.body(bytes("part one\r\n"));
+    std::string sent = take_output(c);
+    c.rset();
+    sent += take_output(c);
+    CHECK_TRUE(sent.find("\r\n.\r\n") == std::string::npos);
+    CHECK_TRUE(c.wants_close());
+    auto r = results(c);
+    CHECK_TRUE(!r.empty() && r.back().step == Step::message && r.back().reply.code == 451);
+}
