@@ -57,16 +57,25 @@ tcp::SynAdmission::Verdict PeerFilter::on_syn(const tcp::FourTuple& t, bool stat
     return Verdict::accept;
 }
 
-tcp::SynAdmission::Verdict PeerFilter::refuse(PeerFilterEvent why, const net::Ipv6Addr& peer) {
-    counters_.count(why);
-    // Optionally the peer is listed for a while: its next SYNs then cost a
-    // lookup, not a limits check. Once listed it stops reaching here.
+void PeerFilter::report_misbehaving(const net::Ipv6Addr& peer) {
+    counters_.count(PeerFilterEvent::misbehaving_reported);
+    request_auto_list(peer);
+}
+
+void PeerFilter::request_auto_list(const net::Ipv6Addr& peer) {
     if (auto_list_ && auto_list_enabled_ &&
         auto_list_enabled_->load(std::memory_order_relaxed) != 0) {
         bool queued = auto_list_->request(limits_.aggregate(peer));
         counters_.count(queued ? PeerFilterEvent::auto_list_requested
                                : PeerFilterEvent::auto_list_queue_full);
     }
+}
+
+tcp::SynAdmission::Verdict PeerFilter::refuse(PeerFilterEvent why, const net::Ipv6Addr& peer) {
+    counters_.count(why);
+    // Optionally the peer is listed for a while: its next SYNs then cost a
+    // lookup, not a limits check. Once listed it stops reaching here.
+    request_auto_list(peer);
     return Verdict::drop;
 }
 

@@ -69,6 +69,10 @@ class PeerFilter final : public tcp::SynAdmission {
         return t && t->listed(peer);
     }
     const PeerLimits& limits() const { return limits_; }
+    // Another part of the gateway saw `peer` misbehave (the SMTP engine: an
+    // early talker). Counted; auto-listed like a peer over a limit when
+    // auto-listing is on. Must not block.
+    void report_misbehaving(const net::Ipv6Addr& peer);
     // Peers refused for a limit are reported to `sink` while `enabled` is
     // non-zero (the control plane's auto-list duration); nullptr: never.
     void set_auto_list(AutoListSink* sink, const std::atomic<std::uint32_t>* enabled) {
@@ -85,6 +89,7 @@ class PeerFilter final : public tcp::SynAdmission {
 
   private:
     Verdict refuse(PeerFilterEvent why, const net::Ipv6Addr& peer);
+    void request_auto_list(const net::Ipv6Addr& peer);
 
     const std::atomic<const PeerTable*>& table_;
     PeerLimits limits_;

@@ -40,6 +40,20 @@ class RingSmtpLogSink final : public smtp::SmtpLogSink {
     net::Counter& dropped_;
 };
 
+// Early talkers seen by the SMTP engine go to this lcore's peer filter
+// (created after the TCP adapter, so looked up at report time).
+class FilterPeerReporter final : public smtp::SmtpPeerReporter {
+  public:
+    explicit FilterPeerReporter(WorkerState& w) : w_(w) {}
+    void misbehaved(const net::Ipv6Addr& peer) override {
+        if (w_.peer_filter)
+            w_.peer_filter->report_misbehaving(peer);
+    }
+
+  private:
+    WorkerState& w_;
+};
+
 class RingAutoListSink final : public filter::AutoListSink {
   public:
     explicit RingAutoListSink(rte_ring* ring) : ring_(ring) {}
@@ -187,6 +201,7 @@ std::string Dataplane::setup_tcp() {
             return "SMTP log ring: " + std::string(rte_strerror(rte_errno));
         w.smtp_log_sink =
             std::make_unique<RingSmtpLogSink>(w.smtp_log_out, w.smtp_counters.log_lines_dropped);
+        w.smtp_reporter = std::make_unique<FilterPeerReporter>(w);
         w.tcp = std::make_unique<TcpAdapter>(w, cfg);
         w.qsbr = qsbr_;
         w.qsbr_id = static_cast<unsigned>(i);

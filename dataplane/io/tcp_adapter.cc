@@ -40,7 +40,8 @@ TcpAdapter::TcpAdapter(WorkerState& w, const TcpAdapterConfig& config)
     }
     if (config.smtp) {
         smtp_ = std::make_unique<smtp::SmtpService>(*config.smtp, config.stack.owner_index,
-                                                    w.smtp_log_sink.get(), w.smtp_counters);
+                                                    w.smtp_log_sink.get(), w.smtp_reporter.get(),
+                                                    w.smtp_counters);
         stack_->listen(config.smtp->port, *smtp_);
     }
 }

@@ -102,6 +102,7 @@ struct WorkerState {
     smtp::SmtpCounters smtp_counters;
     rte_ring* smtp_log_out = nullptr;
     std::unique_ptr<smtp::SmtpLogSink> smtp_log_sink;
+    std::unique_ptr<smtp::SmtpPeerReporter> smtp_reporter; // to this lcore's peer filter
     // RCU: this lcore reports a quiescent state once per loop iteration, so
     // the control plane knows when a replaced peer table is no longer read.
     rte_rcu_qsbr* qsbr = nullptr;

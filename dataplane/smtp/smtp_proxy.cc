@@ -280,10 +280,13 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
         if (client_ && !client_->closed() && awaiting_ == Awaiting::none)
             client_->rset();
         break;
-    case EventKind::rejected:
-    case EventKind::protocol_error:
     case EventKind::pregreet:
     case EventKind::pipelining_violation:
+        misbehaved_ = true; // bots talk first; real MTAs wait
+        log_refusal(e);
+        break;
+    case EventKind::rejected:
+    case EventKind::protocol_error:
         log_refusal(e);
         break;
     case EventKind::quit:

@@ -90,6 +90,13 @@ class Proxy {
     std::uint64_t next_expiry() const;
 
     bool poll_log(MessageLog& out);
+    // True once (then false) when the sender talked before the banner or
+    // broke RFC 2920 synchronisation: the adapter reports it to the peer filter.
+    bool take_misbehaved() {
+        bool m = misbehaved_;
+        misbehaved_ = false;
+        return m;
+    }
     // The sender's session is over and nothing is left to send either way.
     bool finished() const;
     const Session& session() const { return session_; }
@@ -115,6 +122,7 @@ class Proxy {
     std::optional<Event> held_body_; // a body event the client had no room for yet
     std::size_t held_offset_ = 0;
     std::uint64_t now_ms_ = 0; // the latest time given (consume_lan_output has none)
+    bool misbehaved_ = false;
 
     // The current transaction, for its log line.
     std::string client_address_;

@@ -21,8 +21,9 @@ std::string address_text(const net::Ipv6Addr& a) {
 } // namespace
 
 SmtpService::SmtpService(const SmtpServiceConfig& config, std::uint16_t lcore_index,
-                         SmtpLogSink* sink, SmtpCounters& counters)
-    : config_(config), lcore_index_(lcore_index), sink_(sink), counters_(counters),
+                         SmtpLogSink* sink, SmtpPeerReporter* reporter, SmtpCounters& counters)
+    : config_(config), lcore_index_(lcore_index), sink_(sink), reporter_(reporter),
+      counters_(counters),
       slots_(config.max_sessions) {
     free_.reserve(slots_.size());
     for (std::size_t i = slots_.size(); i > 0; --i)
@@ -47,6 +48,7 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
     Slot& s = slots_[index];
     s = Slot{};
     s.client = c;
+    s.peer = info->tuple.remote;
     SessionPeer peer;
     peer.client_address = address_text(info->tuple.remote);
     peer.session_id = (std::uint64_t{lcore_index_} << 48) | next_session_++;
@@ -163,6 +165,8 @@ void SmtpService::serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
             break;
     }
     s.expiry_ms = p.next_expiry();
+    if (p.take_misbehaved() && reporter_)
+        reporter_->misbehaved(s.peer);
     drain_logs(s);
 }
 

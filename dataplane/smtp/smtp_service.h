@@ -50,6 +50,14 @@ class SmtpLogSink {
     virtual void line(std::string_view text) = 0;
 };
 
+// Where senders that misbehaved (early talkers) are reported: the peer
+// filter, which may list them for a while. Called on the lcore; must not block.
+class SmtpPeerReporter {
+  public:
+    virtual ~SmtpPeerReporter() = default;
+    virtual void misbehaved(const net::Ipv6Addr& peer) = 0;
+};
+
 struct SmtpCounters {
     net::Counter sessions;         // senders accepted
     net::Counter sessions_refused; // refused: the session table was full
@@ -65,9 +73,9 @@ struct SmtpCounters {
 
 class SmtpService final : public tcp::StreamHandler {
   public:
-    // `sink` may be null (no logging); `counters` outlives the service.
+    // `sink` and `reporter` may be null; they and `counters` outlive the service.
     SmtpService(const SmtpServiceConfig& config, std::uint16_t lcore_index, SmtpLogSink* sink,
-                SmtpCounters& counters);
+                SmtpPeerReporter* reporter, SmtpCounters& counters);
     void on_events(tcp::TcpStack& stack, tcp::ConnRef c, std::uint32_t events,
                    std::uint64_t now_ns) override;
     // Runs the proxies' timers; call every loop iteration (cheap when none is due).
@@ -84,6 +92,7 @@ class SmtpService final : public tcp::StreamHandler {
         bool client_eof = false;  // the sender sent FIN
         bool client_closed_by_us = false;
         bool lan_closed_by_us = false;
+        net::Ipv6Addr peer; // the sender (v4-mapped for IPv4)
         std::string unread; // sender octets received but not yet taken by the session
         std::uint64_t expiry_ms = 0;
     };
@@ -95,6 +104,7 @@ class SmtpService final : public tcp::StreamHandler {
     SmtpServiceConfig config_;
     std::uint16_t lcore_index_;
     SmtpLogSink* sink_;
+    SmtpPeerReporter* reporter_;
     SmtpCounters& counters_;
     std::vector<Slot> slots_;
     std::vector<std::uint32_t> free_;

@@ -218,6 +218,32 @@ class Smtp(unittest.TestCase):
         self.assertTrue(send(body)["ok"])
         self.assertEqual(len(wait_for_new(before)), 1)
 
+    def test_an_early_talker_is_refused_and_auto_listed(self):
+        peer = "198.18.0.77"
+        labtool.run(["ip", "-n", "smtpgw-wan", "addr", "add", peer + "/32", "dev", "lo"], check=False)
+        labtool.cli("peer-filter", "auto-list", "60")
+        try:
+            talker = r'''
+import socket
+s = socket.create_connection(("203.0.113.1", 25), timeout=10, source_address=("198.18.0.77", 0))
+f = s.makefile("rb")
+print(f.readline().decode().strip())
+s.sendall(b"EHLO bot.example.org\r\nMAIL FROM:<bot@example.org>\r\n")
+print(f.read().decode().strip().splitlines()[-1])
+'''
+            r = labtool.lab_exec("wan", [labtool.PY, "-c", talker], timeout=30, check=False)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout.splitlines()[-1], r"^554 ", r.stdout)
+            labtool.wait_for(lambda: "LISTED by dynamic" in
+                             labtool.cli("peer-filter", "test", peer).stdout, 5)
+            out = labtool.cli("show", "peer-filter").stdout
+            self.assertRegex(out, r"misbehaving_reported\s+[1-9]", out)
+        finally:
+            labtool.cli("peer-filter", "auto-list", "0")
+            labtool.cli("peer-filter", "del", peer, check=False)
+            labtool.run(["ip", "-n", "smtpgw-wan", "addr", "del", peer + "/32", "dev", "lo"],
+                        check=False)
+
     def test_every_message_and_refusal_is_logged(self):
         marker, body = unique_body("logged")
         send(body)

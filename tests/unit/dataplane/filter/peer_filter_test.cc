@@ -153,3 +153,18 @@ TEST(PeerFilter, PeersOverALimitAreReportedForListingOnlyWhenEnabled) {
     CHECK_TRUE(Verdict::drop == filter->on_syn(from("198.18.0.1"), true, kSec));
     CHECK_EQUAL(1u, sink.requests.size());
 }
+
+TEST(PeerFilter, AMisbehavingPeerIsCountedAndListedOnlyWhenEnabled) {
+    RecordingSink sink;
+    std::atomic<std::uint32_t> enabled{0};
+    filter->set_auto_list(&sink, &enabled);
+    auto peer = from("203.0.113.77").remote;
+    filter->report_misbehaving(peer);
+    CHECK_EQUAL(1u, counters.read(PeerFilterEvent::misbehaving_reported));
+    CHECK_EQUAL(0u, sink.requests.size()); // auto-listing off
+    enabled = 60;
+    filter->report_misbehaving(peer);
+    CHECK_EQUAL(2u, counters.read(PeerFilterEvent::misbehaving_reported));
+    CHECK_EQUAL(1u, sink.requests.size());
+    CHECK_TRUE(sink.requests[0].addr == peer);
+}

@@ -338,3 +338,16 @@ TEST(SmtpProxy, TheLogLineQuotesTheReplyAndEscapesQuotes) {
                  "reply=\"250 2.0.0 ok \\\"quoted\\\" second\"",
                  format_log_line(m).c_str());
 }
+
+TEST(SmtpProxy, AnEarlyTalkerIsReportedOnce) {
+    Harness h;
+    // EHLO ends an RFC 2920 group: a client that does not wait is a bot.
+    h.send("EHLO client.example.org\r\nMAIL FROM:<a@example.org>\r\n");
+    STRCMP_CONTAINS("554", h.last_reply().c_str());
+    CHECK_TRUE(h.proxy->client_wants_close());
+    CHECK_TRUE(h.proxy->take_misbehaved());
+    CHECK_FALSE(h.proxy->take_misbehaved());
+    Harness polite;
+    polite.send(kEhlo);
+    CHECK_FALSE(polite.proxy->take_misbehaved());
+}
