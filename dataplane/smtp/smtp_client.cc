@@ -292,8 +292,8 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
             held_body_.clear();
             if (body_ended_)
                 end_body();
-        } else { // the message fails with the DATA refusal; its body is dropped
-            push_result(Step::message, r, 0, false);
+        } else { // the message fails with the DATA refusal, reported at end_body()
+            data_refusal_ = r;
             body_dropped_ = true;
             held_body_.clear();
             data_sent_ = false;
@@ -466,10 +466,13 @@ void Client::body(std::span<const std::uint8_t> canonical) {
 }
 
 void Client::end_body() {
-    if (body_dropped_ || closed_) {
+    if (body_dropped_) { // DATA was refused: the message's result is that refusal
         body_dropped_ = false;
+        push_result(Step::message, data_refusal_, 0, false);
         return;
     }
+    if (closed_)
+        return;
     body_ended_ = true;
     if (!data_ok_)
         return; // sent when the 354 comes
@@ -482,6 +485,10 @@ void Client::end_body() {
 }
 
 void Client::rset() {
+    if (body_dropped_) { // DATA was refused and the body abandoned: nothing is owed
+        body_dropped_ = false;
+        message_owed_ = false;
+    }
     if (closed_)
         return;
     if (data_sent_ && !(waiting_ && outstanding_.step == Step::message)) {

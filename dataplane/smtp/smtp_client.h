@@ -144,6 +144,7 @@ class Client {
     bool message_owed_ = false; // data() was called and the message's result is not out yet
     std::uint64_t now_ms_ = 0;  // the latest time given (calls without a clock use it)
     std::string held_body_; // canonical octets before the 354
+    UpstreamReply data_refusal_; // the reply that refused DATA: the message's result
     std::size_t rcpts_ = 0;
 
     std::string in_line_;

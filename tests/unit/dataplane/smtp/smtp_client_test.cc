@@ -214,3 +214,20 @@ TEST(SmtpClient, AnAbandonedMessageNeverGetsItsFinalDot) {
     auto r = results(c);
     CHECK_TRUE(!r.empty() && r.back().step == Step::message && r.back().reply.code == 451);
 }
+
+TEST(SmtpClient, ARefusedDataIsTheMessagesResultAtTheEndOfTheBody) {
+    Client c = ready_client();
+    c.mail("<a@example.org>", "");
+    c.rcpt("<b@example.com>", "");
+    c.data();
+    c.on_input(bytes("250 ok\r\n250 ok\r\n451 4.3.0 later\r\n"), 0);
+    c.body(bytes("dropped\r\n"));
+    auto before = results(c);
+    CHECK_EQUAL(3u, before.size()); // mail, rcpt, data: the message's result waits for the end
+    CHECK_TRUE(before[2].step == Step::data && before[2].reply.code == 451);
+    c.end_body();
+    auto r = results(c);
+    CHECK_EQUAL(1u, r.size());
+    CHECK_TRUE(r[0].step == Step::message && r[0].reply.code == 451 && !r[0].synthetic);
+    CHECK_TRUE(take_output(c).find("dropped") == std::string::npos);
+}

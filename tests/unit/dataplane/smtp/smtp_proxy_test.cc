@@ -351,3 +351,20 @@ TEST(SmtpProxy, AnEarlyTalkerIsReportedOnce) {
     polite.send(kEhlo);
     CHECK_FALSE(polite.proxy->take_misbehaved());
 }
+
+TEST(SmtpProxy, ALanRefusalOfDataIsTheSendersFinalReply) {
+    LanServer lan;
+    lan.replies["DATA"] = "451 4.3.0 try again later\r\n";
+    Harness h(lan);
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send("Subject: x\r\n\r\nbody\r\n.\r\n");
+    STRCMP_CONTAINS("451 4.3.0 try again later", h.last_reply().c_str());
+    CHECK_EQUAL(0u, h.lan.messages.size());
+    // The session goes on: the next message is delivered.
+    h.lan.replies.erase("DATA");
+    h.send(kEnvelope);
+    h.send("Subject: y\r\n\r\nbody\r\n.\r\n");
+    STRCMP_CONTAINS("250", h.last_reply().c_str());
+    CHECK_EQUAL(1u, h.lan.messages.size());
+}
