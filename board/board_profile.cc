@@ -201,22 +201,13 @@ struct Parser {
                 return "smtp.hostname must be one word";
             m.hostname = value;
         } else if (field == "relay_domains") {
-            m.relay_domains.clear();
-            std::size_t start = 0;
-            while (start <= value.size()) {
-                std::size_t comma = value.find(',', start);
-                if (comma == std::string_view::npos)
-                    comma = value.size();
-                std::string_view d = value.substr(start, comma - start);
-                while (!d.empty() && d.front() == ' ')
-                    d.remove_prefix(1);
-                while (!d.empty() && d.back() == ' ')
-                    d.remove_suffix(1);
-                if (d.empty() || d.find_first_of(" @[]<>") != std::string_view::npos)
-                    return "smtp.relay_domains must be domain names separated by commas";
-                m.relay_domains.emplace_back(d);
-                start = comma + 1;
-            }
+            auto domains = split(value, ',');
+            bool bad = domains.size() != std::size_t(std::count(value.begin(), value.end(), ',')) + 1;
+            for (auto d : domains)
+                bad = bad || d.find_first_of(" @[]<>") != std::string_view::npos;
+            if (bad) // an empty item too: "a,,b" is a typo, not two domains
+                return "smtp.relay_domains must be domain names separated by commas";
+            m.relay_domains.assign(domains.begin(), domains.end());
         } else if (field == "lan_server4") {
             auto v = net::parse_ipv4(value);
             if (!v)

@@ -36,16 +36,6 @@ bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 // Input as it appears in a reason: quoted, cut at kQuoteBytes, and every
 // byte outside printable ASCII as \xNN, so a reason is safe on any terminal.
 std::string quote(std::string_view s) {
@@ -172,7 +162,7 @@ void add_range(std::uint32_t first, std::uint32_t last, LineEntries& out) {
 Reason parse_v6(std::string_view token, bool allow_groups, LineEntries& out) {
     auto slash = token.find('/');
     std::string_view addr = token.substr(0, slash);
-    if (addr.empty() || (addr.front() != ':' && hex_value(addr.front()) < 0))
+    if (addr.empty() || (addr.front() != ':' && net::hex_digit(addr.front()) < 0))
         return "not an IP address: " + quote(token);
     if (addr.find('-') != npos)
         return "ranges are IPv4 only: " + quote(token);
@@ -191,8 +181,8 @@ Reason parse_v6(std::string_view token, bool allow_groups, LineEntries& out) {
         while (true) {
             std::size_t start = i;
             unsigned v = 0;
-            for (; i < addr.size() && i - start < 5 && hex_value(addr[i]) >= 0; ++i)
-                v = v * 16 + static_cast<unsigned>(hex_value(addr[i]));
+            for (; i < addr.size() && i - start < 5 && net::hex_digit(addr[i]) >= 0; ++i)
+                v = v * 16 + static_cast<unsigned>(net::hex_digit(addr[i]));
             if (i == start || i - start > 4 || (i < addr.size() && addr[i] != ':'))
                 return "not an IPv6 address: " + quote(addr);
             a.bytes[2 * groups] = static_cast<std::uint8_t>(v >> 8);

@@ -3,6 +3,7 @@
 #include "io/peer_filter_control.h"
 
 #include <algorithm>
+#include <bitset>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -243,13 +244,12 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
     if (auto it = files_.find(path); it != files_.end()) {
         src.id = it->second.id; // a reload keeps its list id and counters
     } else {
-        for (std::size_t id = kFirstFileList; id <= filter::kMaxPeerLists && src.id == 0; ++id) {
-            bool used = false;
-            for (const auto& [other, f] : files_)
-                used = used || f.id == id;
-            if (!used)
+        std::bitset<filter::kMaxPeerLists + 1> used;
+        for (const auto& [other, f] : files_)
+            used.set(f.id);
+        for (std::size_t id = kFirstFileList; id <= filter::kMaxPeerLists && src.id == 0; ++id)
+            if (!used.test(id))
                 src.id = static_cast<filter::PeerListId>(id);
-        }
         if (src.id == 0)
             return CommandResult::failure(path + ": too many list files loaded (at most " +
                                           std::to_string(filter::kMaxPeerLists - kFirstFileList + 1) +

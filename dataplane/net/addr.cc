@@ -78,7 +78,6 @@ Ipv4Addr v4_unmapped(const Ipv6Addr& a) {
                     (std::uint32_t{a.bytes[14]} << 8) | a.bytes[15]};
 }
 
-namespace {
 int hex_digit(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -88,6 +87,8 @@ int hex_digit(char c) {
         return c - 'A' + 10;
     return -1;
 }
+
+namespace {
 
 // inet_pton needs a NUL-terminated string; bound the copy so hostile input
 // cannot overflow. An embedded NUL would end the string early and let

@@ -125,6 +125,8 @@ std::optional<Ipv6Addr> parse_ipv6(std::string_view text);
 std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text);
 std::optional<Ipv6Prefix> parse_ipv6_prefix(std::string_view text);
 
+// The value of one hexadecimal digit, or -1.
+int hex_digit(char c);
 std::string to_string(const MacAddr& a);
 std::string to_string(Ipv4Addr a);
 std::string to_string(const Ipv6Addr& a);

@@ -1,6 +1,8 @@
 // smtp_client.cc: the SMTP client toward the LAN mail server (see smtp_client.h).
 #include "smtp/smtp_client.h"
 
+#include "smtp/smtp_address.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -10,15 +12,6 @@ namespace {
 
 // A queued MAIL that cannot be sent (it needs SMTPUTF8 the server lacks).
 constexpr char kRefusedUtf8 = '\x02';
-
-bool upper_equal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::toupper(static_cast<unsigned char>(a[i])) != static_cast<unsigned char>(b[i]))
-            return false;
-    return true;
-}
 
 // RFC 3463: "class.subject.detail " at the start of the text, class = the
 // reply's first digit.
@@ -242,21 +235,21 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
         for (std::size_t i = 1; i < r.lines.size(); ++i) {
             std::string_view l = r.lines[i];
             std::string_view kw = l.substr(0, l.find(' '));
-            if (upper_equal(kw, "PIPELINING"))
+            if (equal_ignoring_ascii_case(kw, "PIPELINING"))
                 caps_.pipelining = true;
-            else if (upper_equal(kw, "CHUNKING"))
+            else if (equal_ignoring_ascii_case(kw, "CHUNKING"))
                 caps_.chunking = true;
-            else if (upper_equal(kw, "8BITMIME"))
+            else if (equal_ignoring_ascii_case(kw, "8BITMIME"))
                 caps_.eight_bit_mime = true;
-            else if (upper_equal(kw, "SMTPUTF8"))
+            else if (equal_ignoring_ascii_case(kw, "SMTPUTF8"))
                 caps_.smtputf8 = true;
-            else if (upper_equal(kw, "DSN"))
+            else if (equal_ignoring_ascii_case(kw, "DSN"))
                 caps_.dsn = true;
-            else if (upper_equal(kw, "STARTTLS"))
+            else if (equal_ignoring_ascii_case(kw, "STARTTLS"))
                 caps_.starttls = true;
-            else if (upper_equal(kw, "ENHANCEDSTATUSCODES"))
+            else if (equal_ignoring_ascii_case(kw, "ENHANCEDSTATUSCODES"))
                 caps_.enhanced_status_codes = true;
-            else if (upper_equal(kw, "SIZE") && l.size() > 5)
+            else if (equal_ignoring_ascii_case(kw, "SIZE") && l.size() > 5)
                 caps_.size = std::strtoull(std::string(l.substr(5)).c_str(), nullptr, 10);
         }
         phase_ = Phase::ready;

@@ -188,7 +188,7 @@ void Proxy::pump(std::uint64_t now_ms) {
             on_result(r, now_ms);
             progress = true;
         }
-        if (held_body_ && !feed_body(now_ms))
+        if (held_body_ && !feed_body())
             break; // the client is full: the session waits too
         if (awaiting_ != Awaiting::none)
             continue;
@@ -204,8 +204,7 @@ void Proxy::pump(std::uint64_t now_ms) {
         client_->quit();
 }
 
-bool Proxy::feed_body(std::uint64_t now_ms) {
-    (void)now_ms;
+bool Proxy::feed_body() {
     const std::string& body = held_body_->body;
     while (held_offset_ < body.size()) {
         std::size_t room = client_ ? client_->body_room() : body.size();
@@ -252,7 +251,7 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
             break;
         held_body_ = std::move(e);
         held_offset_ = 0;
-        feed_body(now_ms);
+        feed_body();
         break;
     case EventKind::data_end:
         in_message_ = false;

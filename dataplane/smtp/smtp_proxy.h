@@ -106,7 +106,7 @@ class Proxy {
 
     void pump(std::uint64_t now_ms);
     void on_event(Event& e, std::uint64_t now_ms);
-    bool feed_body(std::uint64_t now_ms);
+    bool feed_body();
     void on_result(const ClientResult& r, std::uint64_t now_ms);
     void answer(const Reply& r, std::uint64_t now_ms);
     Client& ensure_client(std::uint64_t now_ms);

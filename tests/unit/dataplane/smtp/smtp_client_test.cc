@@ -41,6 +41,14 @@ Client ready_client(std::string_view ehlo = "250-lan\r\n250-8BITMIME\r\n250 SIZE
     return c;
 }
 
+// MAIL, one RCPT and DATA, each accepted: the body may follow.
+void open_message(Client& c, std::uint64_t now = 0) {
+    c.mail("<a@example.org>", "");
+    c.rcpt("<b@example.com>", "");
+    c.data();
+    c.on_input(bytes("250 ok\r\n250 ok\r\n354 go\r\n"), now);
+}
+
 } // namespace
 
 TEST_GROUP(SmtpClient){};
@@ -119,10 +127,7 @@ TEST(SmtpClient, DotStuffingHoldsAcrossEveryChunkSplit) {
     const std::string body = ".a\r\n..b\r\nc.\r\n.\r\n. \r\nend";
     for (std::size_t split = 0; split <= body.size(); ++split) {
         Client c = ready_client();
-        c.mail("<a@example.org>", "");
-        c.rcpt("<b@example.com>", "");
-        c.data();
-        c.on_input(bytes("250 ok\r\n250 ok\r\n354 go\r\n"), 0);
+        open_message(c);
         take_output(c);
         c.body(bytes(std::string_view(body).substr(0, split)));
         c.body(bytes(std::string_view(body).substr(split)));
@@ -174,10 +179,7 @@ TEST(SmtpClient, FailuresAreNeverSuccesses) {
                           {"overlong", 3, 451}};
     for (const auto& k : cases) {
         Client c = ready_client();
-        c.mail("<a@example.org>", "");
-        c.rcpt("<b@example.com>", "");
-        c.data();
-        c.on_input(bytes("250 ok\r\n250 ok\r\n354 go\r\n"), 10);
+        open_message(c, 10);
         c.body(bytes("half\r\n"));
         c.end_body();
         take_output(c);
@@ -201,10 +203,7 @@ TEST(SmtpClient, FailuresAreNeverSuccesses) {
 
 TEST(SmtpClient, AnAbandonedMessageNeverGetsItsFinalDot) {
     Client c = ready_client();
-    c.mail("<a@example.org>", "");
-    c.rcpt("<b@example.com>", "");
-    c.data();
-    c.on_input(bytes("250 ok\r\n250 ok\r\n354 go\r\n"), 0);
+    open_message(c);
     c.body(bytes("part one\r\n"));
     std::string sent = take_output(c);
     c.rset();
