@@ -15,9 +15,15 @@ PY = "/usr/bin/python3"
 
 
 def run(args, check=True, timeout=120, **kw):
+    """Runs args, output captured; with check, a failure raises with its output
+    (a bare CalledProcessError would hide why a helper script refused)."""
     env = dict(os.environ, SMTPGW_BUILD=BUILD)
-    return subprocess.run(args, check=check, timeout=timeout, capture_output=True, text=True,
-                          env=env, **kw)
+    r = subprocess.run(args, check=False, timeout=timeout, capture_output=True, text=True,
+                       env=env, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} exited {r.returncode}\n"
+                             f"stdout: {r.stdout[-4000:]}\nstderr: {r.stderr[-4000:]}")
+    return r
 
 
 def lab_exec(where, args, **kw):
