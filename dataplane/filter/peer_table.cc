@@ -125,6 +125,35 @@ void PeerTable::set_range_v4(std::uint32_t first, std::uint32_t last, PeerListId
     }
 }
 
+// Once painted: /24s left with one listed address get the one-address word,
+// and bitmaps no word points to any more (whole /24s painted over, single
+// addresses) are dropped, so memory follows what is listed.
+void PeerTable::compact_v4() {
+    decltype(bitmaps_) kept;
+    for (std::uint32_t& w : slash24_) {
+        if (w < kFirstBitmap)
+            continue;
+        const Bitmap& b = bitmaps_[w - kFirstBitmap];
+        int count = 0;
+        std::uint32_t bit = 0;
+        for (std::uint32_t k = 0; k < 4; ++k) {
+            count += std::popcount(b.words[k]);
+            if (b.words[k] != 0)
+                bit = k * 64 + static_cast<std::uint32_t>(std::countr_zero(b.words[k]));
+        }
+        if (count == 0) {
+            w = 0; // the whitelist cleared it all
+        } else if (count == 1) {
+            PeerListId list = b.ids == kNoIds ? b.list : list_ids_[b.ids].id[bit];
+            w = kOneAddress | std::uint32_t{list} << 8 | bit;
+        } else {
+            kept.push_back(b);
+            w = static_cast<std::uint32_t>(kept.size() - 1) + kFirstBitmap;
+        }
+    }
+    bitmaps_ = std::move(kept);
+}
+
 std::string PeerTable::build(const std::vector<PeerPrefix>& prefixes, std::size_t max_entries,
                              const std::array<ListedAction, kMaxPeerLists + 1>& actions) {
     *this = PeerTable{};
@@ -156,6 +185,7 @@ std::string PeerTable::build(const std::vector<PeerPrefix>& prefixes, std::size_
                 set_range_v4(first, first | ~net::ipv4_mask(p->v4.length),
                              pass == &v4_black ? p->list : 0);
             }
+        compact_v4();
     }
     stats_.v4_black = v4_black.size();
     stats_.v4_white = v4_white.size();
@@ -164,6 +194,8 @@ std::string PeerTable::build(const std::vector<PeerPrefix>& prefixes, std::size_
     stats_.v6_black = v6_black.size();
     stats_.v6_white = v6_white.size();
     stats_.mixed_slash24 = bitmaps_.size();
+    for (std::uint32_t w : slash24_)
+        stats_.one_address_slash24 += (w & kOneAddress) != 0;
     stats_.multi_list_slash24 = list_ids_.size();
     stats_.bytes = slash24_.size() * sizeof(std::uint32_t) + bitmaps_.size() * sizeof(Bitmap) +
                    list_ids_.size() * sizeof(ListIds);

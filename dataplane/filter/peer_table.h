@@ -18,8 +18,8 @@
 // use (typically /32, /48, /64, /128), longest first, for the blacklist and
 // for the whitelist. Lookups take v4-mapped addresses for IPv4.
 // Security: memory is fixed by the number of entries at build time
-// (64 MiB for the /24 words, 48 bytes per mixed /24 plus 256 for one fed by
-// several lists, 17 bytes per IPv6 slot); build() refuses more than
+// (64 MiB for the /24 words, 48 bytes per /24 with two or more listed
+// addresses plus 256 for one fed by several lists, 17 bytes per IPv6 slot); build() refuses more than
 // `max_entries`. Lookups never allocate.
 #pragma once
 
@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "filter/huge_page_allocator.h"
 #include "net/addr.h"
 
 namespace smtpgw::filter {
@@ -61,6 +62,7 @@ struct PeerPrefix {
 struct PeerTableStats {
     std::size_t v4_black = 0, v4_white = 0, v6_black = 0, v6_white = 0;
     std::size_t mixed_slash24 = 0; // /24s with a bitmap
+    std::size_t one_address_slash24 = 0; // /24s with a single listed address (no bitmap)
     std::size_t multi_list_slash24 = 0; // of those, /24s whose addresses come from several lists
     std::size_t bytes = 0;         // memory held by the table
 };
@@ -90,6 +92,8 @@ class PeerTable {
         std::uint32_t w = slash24_[addr >> 8];
         if (w < kFirstBitmap)
             return static_cast<PeerListId>(w);
+        if (w & kOneAddress) // one read for the common sparse /32 list
+            return (addr & 0xff) == (w & 0xff) ? static_cast<PeerListId>(w >> 8) : 0;
         const Bitmap& b = bitmaps_[w - kFirstBitmap];
         std::uint32_t bit = addr & 0xff;
         if (!((b.words[bit >> 6] >> (bit & 63)) & 1u))
@@ -110,16 +114,19 @@ class PeerTable {
         if (slash24_.empty())
             return;
         std::uint32_t w = slash24_[addr >> 8];
-        if (w >= kFirstBitmap)
+        if (w >= kFirstBitmap && !(w & kOneAddress))
             __builtin_prefetch(&bitmaps_[w - kFirstBitmap]);
     }
 
     const PeerTableStats& stats() const { return stats_; }
 
   private:
-    // A /24 word: 0 not listed, 1..255 wholly listed by that list, else
-    // kFirstBitmap + the index of the /24's bitmap.
+    // A /24 word: 0 not listed, 1..255 wholly listed by that list,
+    // kOneAddress | list << 8 | last octet when one address of the /24 is
+    // listed (most /24s of a sparse /32 list: no second read, no bitmap),
+    // else kFirstBitmap + the index of the /24's bitmap.
     static constexpr std::uint32_t kFirstBitmap = kMaxPeerLists + 1;
+    static constexpr std::uint32_t kOneAddress = 0x80000000u;
     static constexpr std::uint32_t kNoIds = 0xffffffffu;
     struct Bitmap {
         std::uint64_t words[4];
@@ -144,9 +151,11 @@ class PeerTable {
 
     void set_range_v4(std::uint32_t first, std::uint32_t last, PeerListId list);
     void attribute(Bitmap& b, std::uint32_t bit, PeerListId list);
+    void compact_v4();
 
-    std::vector<std::uint32_t> slash24_; // 2^24 words, or empty when no IPv4 entry
-    std::vector<Bitmap> bitmaps_;
+    // On huge pages: every SYN reads both at a random place (huge_page_allocator.h).
+    std::vector<std::uint32_t, HugePageAllocator<std::uint32_t>> slash24_; // 2^24 words, or empty
+    std::vector<Bitmap, HugePageAllocator<Bitmap>> bitmaps_;
     std::vector<ListIds> list_ids_;
     std::vector<V6Set> v6_black_, v6_white_; // longest prefix length first
     std::array<ListedAction, kMaxPeerLists + 1> actions_{};

@@ -211,10 +211,11 @@ int main(int argc, char** argv) {
     double per_pkt_filter = filter_s / static_cast<double>(std::max<std::uint64_t>(dropped, 1)) * 1e9;
     std::printf("  per SYN: bare %.1f ns, fast path %.1f ns, so the filter path costs %.1f ns\n",
                 per_pkt_bare, per_pkt_filter, per_pkt_filter - per_pkt_bare);
-    std::printf("table: %zu entries built in %.0f ms, %zu bytes (%.1f bytes per entry), %zu mixed /24s\n",
+    std::printf("table: %zu entries built in %.0f ms, %zu bytes (%.1f bytes per entry), %zu /24s with "
+                "a bitmap, %zu with one address\n",
                 entries, build_s * 1000, table->stats().bytes,
                 static_cast<double>(table->stats().bytes) / static_cast<double>(entries),
-                table->stats().mixed_slash24);
+                table->stats().mixed_slash24, table->stats().one_address_slash24);
     std::printf("  during a swap both tables are held: peak %.0f MiB\n",
                 2.0 * static_cast<double>(table->stats().bytes) / (1 << 20));
 

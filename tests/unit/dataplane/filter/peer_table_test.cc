@@ -163,8 +163,22 @@ TEST(PeerTable, AMillionHostEntriesBuildAndCostAboutTheirBitmaps) {
     CHECK_EQUAL(std::string(), t.build(entries, 1'000'000));
     for (int i = 0; i < 1000; ++i)
         CHECK_EQUAL(1, t.lookup_v4(entries[static_cast<std::size_t>(i) * 997].v4.addr.value));
-    // 64 MiB of /24 words plus 48 bytes per mixed /24 (one list: no id arrays).
-    CHECK_TRUE(t.stats().bytes <= (64u << 20) + 48u * 1'000'000u);
+    // 64 MiB of /24 words plus 48 bytes per /24 holding two or more of them
+    // (one list: no id arrays); a /24 with one of them has no bitmap.
+    CHECK_TRUE(t.stats().bytes <= (64u << 20) + 48u * t.stats().mixed_slash24);
+    std::vector<std::uint32_t> addrs;
+    for (const auto& p : entries)
+        addrs.push_back(p.v4.addr.value);
+    std::sort(addrs.begin(), addrs.end());
+    addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
+    std::size_t one = 0, more = 0;
+    for (std::size_t i = 0, j; i < addrs.size(); i = j) {
+        for (j = i + 1; j < addrs.size() && (addrs[j] >> 8) == (addrs[i] >> 8); ++j) {
+        }
+        ++(j - i == 1 ? one : more);
+    }
+    CHECK_EQUAL(one, t.stats().one_address_slash24);
+    CHECK_EQUAL(more, t.stats().mixed_slash24);
     CHECK_EQUAL(0u, t.stats().multi_list_slash24);
     CHECK_EQUAL(1'000'000u, t.stats().v4_black);
 }
@@ -223,4 +237,58 @@ TEST(PeerTable, ABlacklistEntryWithoutAListIsRefused) {
     CHECK_TRUE(t.build({in_list(p4("198.18.0.0/24"), 0)}, 10).find("list id") !=
                std::string::npos);
     CHECK_FALSE(listed(t, "198.18.0.1"));
+}
+
+// A /24 left with one listed address keeps it in its /24 word (no bitmap):
+// the address, its list, and nothing else of the /24, however it got there.
+TEST(PeerTable, AOneAddressSlash24ListsExactlyThatAddressWithItsList) {
+    struct Case {
+        const char* name;
+        std::vector<PeerPrefix> entries;
+        const char* addr;
+        PeerListId list;
+        std::size_t one_address, bitmaps;
+    };
+    const Case cases[] = {
+        {"a lone /32", {in_list(p4("198.18.0.66/32"), 9)}, "198.18.0.66", 9, 1, 0},
+        {"its neighbour", {in_list(p4("198.18.0.66/32"), 9)}, "198.18.0.67", 0, 1, 0},
+        {"octet 0", {in_list(p4("198.18.0.0/32"), 9)}, "198.18.0.0", 9, 1, 0},
+        {"octet 0, other address", {in_list(p4("198.18.0.0/32"), 9)}, "198.18.0.1", 0, 1, 0},
+        {"octet 255", {in_list(p4("198.18.0.255/32"), 255)}, "198.18.0.255", 255, 1, 0},
+        {"two addresses keep a bitmap",
+         {in_list(p4("198.18.0.1/32"), 3), in_list(p4("198.18.0.2/32"), 3)}, "198.18.0.2", 3, 0, 1},
+        {"a /31 whose other half is whitelisted",
+         {in_list(p4("198.18.0.4/31"), 4), p4("198.18.0.5/32", kWhite)}, "198.18.0.4", 4, 1, 0},
+        {"... and the whitelisted half",
+         {in_list(p4("198.18.0.4/31"), 4), p4("198.18.0.5/32", kWhite)}, "198.18.0.5", 0, 1, 0},
+        {"a /24 whitelisted but one address",
+         {in_list(p4("198.18.0.0/24"), 5), p4("198.18.0.0/25", kWhite),
+          p4("198.18.0.128/26", kWhite), p4("198.18.0.192/27", kWhite),
+          p4("198.18.0.224/28", kWhite), p4("198.18.0.240/29", kWhite),
+          p4("198.18.0.248/30", kWhite), p4("198.18.0.252/31", kWhite),
+          p4("198.18.0.254/32", kWhite)},
+         "198.18.0.255", 5, 1, 0},
+        {"two lists in a /24, one address whitelisted away",
+         {in_list(p4("198.18.0.1/32"), 6), in_list(p4("198.18.0.2/32"), 7),
+          p4("198.18.0.1/32", kWhite)},
+         "198.18.0.2", 7, 1, 0},
+        {"all whitelisted away",
+         {in_list(p4("198.18.0.1/32"), 6), in_list(p4("198.18.0.2/32"), 7),
+          p4("198.18.0.0/30", kWhite)},
+         "198.18.0.2", 0, 0, 0},
+    };
+    for (const auto& c : cases) {
+        PeerTable t;
+        CHECK_EQUAL_TEXT(std::string(), t.build(c.entries, 100), c.name);
+        CHECK_EQUAL_TEXT(c.list, list_of(t, c.addr), c.name);
+        CHECK_EQUAL_TEXT(c.one_address, t.stats().one_address_slash24, c.name);
+        CHECK_EQUAL_TEXT(c.bitmaps, t.stats().mixed_slash24, c.name);
+        // Nothing else of the /24 is listed, except the other listed /32 of
+        // the two-address case.
+        std::size_t listed_in_slash24 = 0;
+        std::uint32_t base = net::parse_ipv4(c.addr)->value & ~0xffu;
+        for (std::uint32_t a = base; a <= base + 255; ++a)
+            listed_in_slash24 += t.lookup_v4(a) != 0;
+        CHECK_EQUAL_TEXT(c.one_address + 2 * c.bitmaps, listed_in_slash24, c.name);
+    }
 }
