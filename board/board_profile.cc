@@ -97,12 +97,17 @@ struct Parser {
                 board.neighbor_cache_size < 8)
                 return "neighbor.cache_size must be 8..1048576";
         } else if (key == "neighbor.max_age_s") {
-            if (!parse_uint(value, board.neighbor_max_age_s, 86400) || board.neighbor_max_age_s == 0)
+            if (!parse_uint(value, board.neighbor_max_age_s, 86400) ||
+                board.neighbor_max_age_s == 0)
                 return "neighbor.max_age_s must be 1..86400";
         } else if (key == "control.socket") {
             if (!value.starts_with("/"))
                 return "control.socket must be an absolute path";
             board.control_socket = value;
+        } else if (key == "control.config_file") {
+            if (!value.starts_with("/") && value != "none")
+                return "control.config_file must be an absolute path or none";
+            board.config_file = value == "none" ? "" : std::string(value);
         } else if (key == "fastpath.fault_injection") {
             if (value != "on" && value != "off")
                 return "fastpath.fault_injection must be on or off";
@@ -147,9 +152,9 @@ struct Parser {
     // Per-peer limits (filter/peer_limits.h), checked against its ranges.
     std::string apply_peer_limit(std::string_view field, std::string_view value) {
         filter::PeerLimitSettings& l = board.peer_limits;
-        constexpr std::string_view kFields[] = {"rate_per_second", "burst", "max_concurrent",
-                                                "max_half_open", "v4_prefix_len", "v6_prefix_len",
-                                                "table_size", "idle_expiry_s"};
+        constexpr std::string_view kFields[] = {
+            "rate_per_second", "burst",         "max_concurrent", "max_half_open",
+            "v4_prefix_len",   "v6_prefix_len", "table_size",     "idle_expiry_s"};
         if (std::find(std::begin(kFields), std::end(kFields), field) == std::end(kFields))
             return "unknown key 'peer_filter." + std::string(field) + "'";
         std::uint64_t v = 0;
@@ -202,7 +207,8 @@ struct Parser {
             m.hostname = value;
         } else if (field == "relay_domains") {
             auto domains = split(value, ',');
-            bool bad = domains.size() != std::size_t(std::count(value.begin(), value.end(), ',')) + 1;
+            bool bad =
+                domains.size() != std::size_t(std::count(value.begin(), value.end(), ',')) + 1;
             for (auto d : domains)
                 bad = bad || d.find_first_of(" @[]<>") != std::string_view::npos;
             if (bad) // an empty item too: "a,,b" is a typo, not two domains
@@ -275,6 +281,9 @@ struct Parser {
             if (!v)
                 return "tcp.relay_target6 must be an IPv6 address";
             t.relay_target6 = *v;
+        } else if (field == "idle_timeout_s") {
+            if (!parse_uint(value, t.idle_timeout_s, 86400))
+                return "tcp.idle_timeout_s must be 0..86400";
         } else {
             return "unknown key 'tcp." + std::string(field) + "'";
         }
@@ -330,7 +339,13 @@ struct Parser {
         return {};
     }
 
-    std::string validate() const {
+    std::string validate() const { return validate_board(board); }
+};
+
+} // namespace
+
+std::string validate_board(const BoardProfile& board) {
+    {
         if (board.name.empty())
             return "board.name is missing";
         if (board.worker_lcores.empty())
@@ -362,14 +377,163 @@ struct Parser {
         }
         return {};
     }
+}
+
+namespace {
+
+// The keys `set` may change: everything but the hardware description.
+constexpr std::string_view kSettingKeys[] = {
+    "fastpath.idle_backoff",
+    "fastpath.idle_sleep_max_us",
+    "neighbor.cache_size",
+    "neighbor.max_age_s",
+    "tcp.max_connections",
+    "tcp.syn_backlog_high",
+    "tcp.syn_backlog_low",
+    "tcp.time_wait_max",
+    "tcp.idle_timeout_s",
+    "smtp.enabled",
+    "smtp.port",
+    "smtp.hostname",
+    "smtp.relay_domains",
+    "smtp.relay_subdomains",
+    "smtp.lan_server4",
+    "smtp.lan_server6",
+    "smtp.lan_port",
+    "smtp.max_message_bytes",
+    "smtp.max_recipients",
+    "smtp.banner_delay_ms",
+    "smtp.bare_newline",
+    "smtp.max_sessions",
+    "smtp.log_file",
+    "peer_filter.max_entries",
+    "peer_filter.state_file",
+    "peer_filter.action",
+    "peer_filter.auto_list_s",
+    "peer_filter.rate_per_second",
+    "peer_filter.burst",
+    "peer_filter.max_concurrent",
+    "peer_filter.max_half_open",
+    "peer_filter.v4_prefix_len",
+    "peer_filter.v6_prefix_len",
+    "peer_filter.table_size",
+    "peer_filter.idle_expiry_s",
 };
 
+std::string on_off(bool v) {
+    return v ? "on" : "off";
+}
+std::string path_or_none(const std::string& p) {
+    return p.empty() ? "none" : p;
+}
+
 } // namespace
+
+std::vector<std::string> setting_keys() {
+    return {std::begin(kSettingKeys), std::end(kSettingKeys)};
+}
+
+std::string apply_setting(BoardProfile& board, std::string_view key, std::string_view value) {
+    if (std::find(std::begin(kSettingKeys), std::end(kSettingKeys), key) == std::end(kSettingKeys))
+        return "unknown setting '" + std::string(key) + "' (`set ?` lists them)";
+    if (trim(value).empty())
+        return std::string(key) + " needs a value";
+    Parser parser{board};
+    if (auto why = parser.apply(key, trim(value)); !why.empty())
+        return why;
+    if (auto why = validate_board(parser.board); !why.empty())
+        return why;
+    board = std::move(parser.board);
+    return {};
+}
+
+std::string setting_value(const BoardProfile& b, std::string_view key) {
+    auto u = [](std::uint64_t v) { return std::to_string(v); };
+    const SmtpProfile& m = b.smtp;
+    const filter::PeerLimitSettings& l = b.peer_limits;
+    if (key == "fastpath.idle_backoff")
+        return on_off(b.idle_backoff);
+    if (key == "fastpath.idle_sleep_max_us")
+        return u(b.idle_sleep_max_us);
+    if (key == "neighbor.cache_size")
+        return u(b.neighbor_cache_size);
+    if (key == "neighbor.max_age_s")
+        return u(b.neighbor_max_age_s);
+    if (key == "tcp.max_connections")
+        return u(b.tcp.max_connections);
+    if (key == "tcp.syn_backlog_high")
+        return u(b.tcp.syn_backlog_high);
+    if (key == "tcp.syn_backlog_low")
+        return u(b.tcp.syn_backlog_low);
+    if (key == "tcp.time_wait_max")
+        return u(b.tcp.time_wait_max);
+    if (key == "tcp.idle_timeout_s")
+        return u(b.tcp.idle_timeout_s);
+    if (key == "smtp.enabled")
+        return on_off(m.enabled);
+    if (key == "smtp.port")
+        return u(m.port);
+    if (key == "smtp.hostname")
+        return m.hostname;
+    if (key == "smtp.relay_domains") {
+        std::string out;
+        for (const auto& d : m.relay_domains)
+            out.append(out.empty() ? "" : ",").append(d);
+        return out;
+    }
+    if (key == "smtp.relay_subdomains")
+        return on_off(m.relay_subdomains);
+    if (key == "smtp.lan_server4")
+        return m.lan_server4 ? net::to_string(*m.lan_server4) : "";
+    if (key == "smtp.lan_server6")
+        return m.lan_server6 ? net::to_string(*m.lan_server6) : "";
+    if (key == "smtp.lan_port")
+        return u(m.lan_port);
+    if (key == "smtp.max_message_bytes")
+        return u(m.max_message_bytes);
+    if (key == "smtp.max_recipients")
+        return u(m.max_recipients);
+    if (key == "smtp.banner_delay_ms")
+        return u(m.banner_delay_ms);
+    if (key == "smtp.bare_newline")
+        return m.bare_newline_normalize ? "normalize" : "reject";
+    if (key == "smtp.max_sessions")
+        return u(m.max_sessions);
+    if (key == "smtp.log_file")
+        return path_or_none(m.log_file);
+    if (key == "peer_filter.max_entries")
+        return u(b.peer_filter_max_entries);
+    if (key == "peer_filter.state_file")
+        return path_or_none(b.peer_filter_state_file);
+    if (key == "peer_filter.action")
+        return b.peer_filter_action == filter::ListedAction::drop ? "drop" : "rst";
+    if (key == "peer_filter.auto_list_s")
+        return u(b.peer_filter_auto_list_s);
+    if (key == "peer_filter.rate_per_second")
+        return u(l.rate_per_second);
+    if (key == "peer_filter.burst")
+        return u(l.burst);
+    if (key == "peer_filter.max_concurrent")
+        return u(l.max_concurrent);
+    if (key == "peer_filter.max_half_open")
+        return u(l.max_half_open);
+    if (key == "peer_filter.v4_prefix_len")
+        return u(l.v4_prefix_len);
+    if (key == "peer_filter.v6_prefix_len")
+        return u(l.v6_prefix_len);
+    if (key == "peer_filter.table_size")
+        return u(l.table_size);
+    if (key == "peer_filter.idle_expiry_s")
+        return u(l.idle_expiry_ns / 1'000'000'000ull);
+    return {};
+}
 
 std::variant<BoardProfile, BoardError> parse_board_profile(std::string_view text,
                                                            std::string_view file_name) {
     Parser parser;
-    auto where = [&](std::size_t line) { return std::string(file_name) + ":" + std::to_string(line) + ": "; };
+    auto where = [&](std::size_t line) {
+        return std::string(file_name) + ":" + std::to_string(line) + ": ";
+    };
     std::size_t line_no = 0;
     while (!text.empty()) {
         ++line_no;

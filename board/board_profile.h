@@ -45,6 +45,7 @@ struct TcpProfile {
     std::uint16_t relay_port = 0;          // lab relay WAN:port -> relay target:port
     std::optional<net::Ipv4Addr> relay_target4;
     std::optional<net::Ipv6Addr> relay_target6;
+    std::uint32_t idle_timeout_s = 600; // a silent peer is dropped (0: never)
 };
 
 // The SMTP engine (dataplane/smtp): whom it relays for, where the LAN mail
@@ -61,9 +62,9 @@ struct SmtpProfile {
     std::uint16_t lan_port = 25;
     std::uint64_t max_message_bytes = 10'240'000; // the LAN Postfix's default limit
     std::uint32_t max_recipients = 1000;
-    std::uint64_t banner_delay_ms = 0;   // > 0: early talkers are refused
-    bool bare_newline_normalize = false; // default: refuse messages with bare CR/LF
-    std::size_t max_sessions = 2048;     // per lcore: bounds session memory
+    std::uint64_t banner_delay_ms = 0;                 // > 0: early talkers are refused
+    bool bare_newline_normalize = false;               // default: refuse messages with bare CR/LF
+    std::size_t max_sessions = 2048;                   // per lcore: bounds session memory
     std::string log_file = "/var/log/smtpgw/mail.log"; // "" : no file
 };
 
@@ -76,16 +77,19 @@ struct BoardProfile {
     // lcore -> CPU where they differ (`lcores.cpu_map = 2@1`): lets a lab
     // board run more fast-path lcores than the machine has cores.
     std::vector<std::pair<unsigned, unsigned>> lcore_cpu_map;
-    bool idle_backoff = false;         // sleep when idle (shared CPUs) instead of polling
-    unsigned idle_sleep_max_us = 200;  // longest nap: bounds the added latency when idle
-    unsigned mbufs = 8191;             // packet buffers per socket
-    std::size_t neighbor_cache_size = 1024;  // per port: an ARP/ND flood cannot grow memory
-    std::uint32_t neighbor_max_age_s = 300;  // relearn a moved or replaced host after this
+    bool idle_backoff = false;              // sleep when idle (shared CPUs) instead of polling
+    unsigned idle_sleep_max_us = 200;       // longest nap: bounds the added latency when idle
+    unsigned mbufs = 8191;                  // packet buffers per socket
+    std::size_t neighbor_cache_size = 1024; // per port: an ARP/ND flood cannot grow memory
+    std::uint32_t neighbor_max_age_s = 300; // relearn a moved or replaced host after this
     std::string control_socket = "/run/smtpgw/control.sock";
-    bool fault_injection = false;      // `set fault` allowed (lab boards only)
+    // The startup configuration: console commands run at start, written by
+    // `config save` ("": none).
+    std::string config_file = "/etc/smtpgw/smtpgw.conf";
+    bool fault_injection = false; // `set fault` allowed (lab boards only)
     TcpProfile tcp;
     SmtpProfile smtp;
-    filter::PeerLimitSettings peer_limits; // per-peer rate, concurrency, half-open
+    filter::PeerLimitSettings peer_limits;           // per-peer rate, concurrency, half-open
     std::size_t peer_filter_max_entries = 2'000'000; // list entries (1M target, with room)
     // Dynamic (TTL) entries persist here across restarts ("": not kept).
     std::string peer_filter_state_file = "/var/lib/smtpgw/peer-filter.dynamic";
@@ -106,6 +110,21 @@ std::variant<BoardProfile, BoardError> parse_board_profile(std::string_view text
 // The profile compiled into the binary under `name` (only "virtual" today),
 // or nullptr.
 const char* embedded_board_text(std::string_view name);
+
+// One key of the profile, as `set KEY VALUE` changes it at run time (and the
+// startup configuration at start): the same names, syntax and checks as a
+// board file line. Error contract: returns "" and updates `board`, or the
+// reason with `board` unchanged. Keys that describe hardware (board.*,
+// eal.*, lcores.*, memory.*, port.*, control.socket) are refused: they
+// belong to the board file.
+std::string apply_setting(BoardProfile& board, std::string_view key, std::string_view value);
+// The checks that span keys (syn_backlog_low < syn_backlog_high, ...):
+// "" or the reason.
+std::string validate_board(const BoardProfile& board);
+// Every key apply_setting() takes, and its current value in the syntax it
+// accepts (so `set KEY <value>` gives the same profile back).
+std::vector<std::string> setting_keys();
+std::string setting_value(const BoardProfile& board, std::string_view key);
 
 // EAL argv (without argv[0]) that brings up this board's ports and lcores.
 std::vector<std::string> eal_arguments(const BoardProfile& board, std::string_view file_prefix);

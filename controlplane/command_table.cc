@@ -170,6 +170,10 @@ CommandTable::Match CommandTable::resolve(const std::vector<std::string>& tokens
     std::string sofar;
     for (std::size_t i = 0; i < depth; ++i)
         sofar += (i ? " " : "") + tokens[i];
+    if (depth < tokens.size() && !tokens[depth].empty())
+        return Match{nullptr, depth,
+                     "unknown keyword '" + tokens[depth] + "' after '" + sofar + "' (try: " +
+                         sofar + " ?)"};
     return Match{nullptr, depth, "incomplete command '" + sofar + "' (try: " + sofar + " ?)"};
 }
 
@@ -235,14 +239,30 @@ CommandResult CommandTable::execute(const std::vector<std::string>& tokens) cons
         return CommandResult::success(out.empty() ? "no command continues here\n" : out);
     }
     auto m = resolve(tokens);
-    if (!m.spec)
-        return CommandResult::failure(m.error);
+    if (auto why = check_args(m, tokens); !why.empty())
+        return CommandResult::failure(why);
     CommandArgs args(tokens.begin() + static_cast<std::ptrdiff_t>(m.keywords), tokens.end());
+    return m.spec->handler(args);
+}
+
+std::string CommandTable::check_args(const Match& m, const std::vector<std::string>& tokens) const {
+    if (!m.spec)
+        return m.error;
+    std::size_t given = tokens.size() - m.keywords;
     std::size_t need = m.spec->args.size();
     std::size_t min = need - std::min(need, m.spec->optional_args);
-    if (args.size() < min || args.size() > need)
-        return CommandResult::failure("usage: " + usage_of(*m.spec));
-    return m.spec->handler(args);
+    if (given < min || given > need)
+        return "usage: " + usage_of(*m.spec);
+    return {};
+}
+
+CommandResult CommandTable::resolve_path(const std::vector<std::string>& tokens) const {
+    if (tokens.empty())
+        return CommandResult::failure("no command");
+    auto m = resolve(tokens);
+    if (auto why = check_args(m, tokens); !why.empty())
+        return CommandResult::failure(why);
+    return CommandResult::success(m.spec->path);
 }
 
 std::vector<std::string> CommandTable::complete(std::string_view line) const {

@@ -57,6 +57,10 @@ class CommandTable {
 
     CommandResult execute(std::string_view line) const;
     CommandResult execute(const std::vector<std::string>& tokens) const;
+    // What execute() would run, without running it: the command's path
+    // ("set smtp.hostname") in text, or the reason it would be refused
+    // (unknown, ambiguous, wrong number of arguments).
+    CommandResult resolve_path(const std::vector<std::string>& tokens) const;
 
     // Candidates for the token being typed at the end of `line` (the text
     // after the last blank), for tab completion.
@@ -74,6 +78,7 @@ class CommandTable {
         std::string error;
     };
     Match resolve(const std::vector<std::string>& tokens) const;
+    std::string check_args(const Match& m, const std::vector<std::string>& tokens) const;
     std::string help_next(const std::vector<std::string>& tokens) const;
     // Indices of the commands whose keywords extend `typed` (each typed word
     // a prefix of the keyword at its depth) by at least one more keyword.

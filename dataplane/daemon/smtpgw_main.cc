@@ -8,6 +8,7 @@
 // --check    parse the board, print the EAL arguments it implies, exit
 // The daemon stops cleanly on SIGINT/SIGTERM: workers joined, ports stopped
 // and closed; it never touches network namespaces (scripts/lab owns them).
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +26,8 @@
 #include "io/peer_filter_control.h"
 #include "io/dataplane.h"
 #include "io/dataplane_cli.h"
+#include "io/settings_store.h"
+#include "running_config.h"
 
 namespace {
 
@@ -76,6 +79,16 @@ int main(int argc, char** argv) {
     auto board = std::get<smtpgw::board::BoardProfile>(std::move(parsed));
     if (!socket_override.empty())
         board.control_socket = socket_override;
+    // The startup configuration's settings go into the profile before
+    // anything is sized from it (tables, listeners); the whole file runs
+    // again once the gateway is up, which reports any bad line.
+    const smtpgw::board::BoardProfile board_file = board;
+    if (!board.config_file.empty() && std::filesystem::exists(board.config_file)) {
+        std::string err;
+        if (auto startup = smtpgw::control::RunningConfig::read_file(board.config_file, &err))
+            for (const auto& line : smtpgw::control::RunningConfig::set_lines(*startup))
+                (void)smtpgw::board::apply_setting(board, line.key, line.value);
+    }
 
     std::vector<std::string> eal = smtpgw::board::eal_arguments(board, "smtpgw");
     if (check_only) {
@@ -112,6 +125,14 @@ int main(int argc, char** argv) {
                                               board.peer_filter_max_entries,
                                               board.peer_filter_action);
     peer_filter.register_commands(table);
+    smtpgw::io::BoardSettings settings(board_file, board, dp, peer_filter);
+    smtpgw::control::RunningConfig config(table, settings, board.config_file, [] {
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now().time_since_epoch())
+                                              .count());
+    });
+    config.add_section(&peer_filter);
+    config.register_commands();
     dp.set_auto_list_seconds(board.peer_filter_auto_list_s);
 
     smtpgw::control::ControlServer server(board.control_socket, table);
@@ -127,24 +148,39 @@ int main(int argc, char** argv) {
     }
     if (auto err = peer_filter.start(); !err.empty())
         std::fprintf(stderr, "smtpgw: peer filter: %s (starting with an empty table)\n", err.c_str());
+    for (const auto& report : config.load_startup())
+        std::fprintf(stderr, "smtpgw: startup configuration: %s (skipped)\n", report.c_str());
     std::fprintf(stderr, "smtpgw: ready: board %s, %zu ports, %zu fast-path lcores, control %s\n",
                  board.name.c_str(), dp.ports().size(), dp.workers().size(),
                  board.control_socket.c_str());
     // One line per message and per refused attempt (smtp/smtp_proxy.h),
     // written here, off the fast path.
+    // `set smtp.log_file` moves it: reopened when the setting changes.
     std::FILE* mail_log = nullptr;
-    if (!board.smtp.log_file.empty()) {
+    std::string mail_log_path;
+    auto follow_mail_log = [&] {
+        const std::string& want = settings.running().smtp.log_file;
+        if (want == mail_log_path)
+            return;
+        if (mail_log)
+            std::fclose(mail_log);
+        mail_log = nullptr;
+        mail_log_path = want;
+        if (want.empty())
+            return;
         std::error_code ec;
-        std::filesystem::create_directories(
-            std::filesystem::path(board.smtp.log_file).parent_path(), ec);
-        mail_log = std::fopen(board.smtp.log_file.c_str(), "a");
+        std::filesystem::create_directories(std::filesystem::path(want).parent_path(), ec);
+        mail_log = std::fopen(want.c_str(), "a");
         if (!mail_log)
             std::fprintf(stderr, "smtpgw: cannot open the mail log %s; logging to stderr\n",
-                         board.smtp.log_file.c_str());
-    }
+                         want.c_str());
+    };
     while (!g_stop) {
         server.poll_once(100);
         peer_filter.tick(); // dynamic entries expire here, off the fast path
+        if (auto note = config.tick(); !note.empty())
+            std::fprintf(stderr, "smtpgw: %s\n", note.c_str());
+        follow_mail_log();
         for (const auto& line : dp.take_smtp_log_lines()) {
             char stamp[32];
             std::time_t t = std::time(nullptr);

@@ -127,6 +127,38 @@ std::string Dataplane::init(int argc, char** argv) {
     return setup_tcp();
 }
 
+// The SMTP engine's settings from the profile's smtp.* keys; none when SMTP
+// is off or has no LAN server to forward to.
+static std::optional<smtp::SmtpServiceConfig> smtp_service_config(
+    const board::BoardProfile& board) {
+    const board::SmtpProfile& m = board.smtp;
+    const board::PortProfile* lan = board.port("lan");
+    if (!m.enabled || !m.lan_server4 || !lan)
+        return std::nullopt;
+    smtp::SmtpServiceConfig sc;
+    sc.port = m.port;
+    sc.lan_port = m.lan_port;
+    sc.max_sessions = m.max_sessions;
+    sc.local4 = net::v4_mapped(lan->ipv4.addr);
+    sc.lan4 = net::v4_mapped(*m.lan_server4);
+    if (m.lan_server6 && lan->ipv6) {
+        sc.has_v6 = true;
+        sc.local6 = lan->ipv6->addr;
+        sc.lan6 = *m.lan_server6;
+    }
+    smtp::SessionConfig& s = sc.proxy.session;
+    s.hostname = m.hostname;
+    s.relay.domains = m.relay_domains;
+    s.relay.relay_subdomains = m.relay_subdomains;
+    s.max_message_bytes = m.max_message_bytes;
+    s.max_recipients = m.max_recipients;
+    s.banner_delay_ms = m.banner_delay_ms;
+    s.bare_newline = m.bare_newline_normalize ? smtp::BareNewlinePolicy::normalize
+                                              : smtp::BareNewlinePolicy::reject;
+    sc.proxy.client.helo_name = m.hostname;
+    return sc;
+}
+
 std::string Dataplane::setup_tcp() {
     const board::TcpProfile& t = board_.tcp;
     TcpAdapterConfig cfg;
@@ -155,32 +187,7 @@ std::string Dataplane::setup_tcp() {
             cfg.relay.remote6 = *t.relay_target6;
         }
     }
-    const board::SmtpProfile& m = board_.smtp;
-    if (m.enabled && m.lan_server4) {
-        const board::PortProfile* lan = board_.port("lan");
-        smtp::SmtpServiceConfig sc;
-        sc.port = m.port;
-        sc.lan_port = m.lan_port;
-        sc.max_sessions = m.max_sessions;
-        sc.local4 = net::v4_mapped(lan->ipv4.addr);
-        sc.lan4 = net::v4_mapped(*m.lan_server4);
-        if (m.lan_server6 && lan->ipv6) {
-            sc.has_v6 = true;
-            sc.local6 = lan->ipv6->addr;
-            sc.lan6 = *m.lan_server6;
-        }
-        smtp::SessionConfig& s = sc.proxy.session;
-        s.hostname = m.hostname;
-        s.relay.domains = m.relay_domains;
-        s.relay.relay_subdomains = m.relay_subdomains;
-        s.max_message_bytes = m.max_message_bytes;
-        s.max_recipients = m.max_recipients;
-        s.banner_delay_ms = m.banner_delay_ms;
-        s.bare_newline = m.bare_newline_normalize ? smtp::BareNewlinePolicy::normalize
-                                                  : smtp::BareNewlinePolicy::reject;
-        sc.proxy.client.helo_name = m.hostname;
-        cfg.smtp = sc;
-    }
+    cfg.smtp = smtp_service_config(board_);
     // RCU for the peer table: one reader thread id per worker.
     auto nthreads = static_cast<std::uint32_t>(workers_.size());
     qsbr_ = static_cast<rte_rcu_qsbr*>(
@@ -203,6 +210,7 @@ std::string Dataplane::setup_tcp() {
             std::make_unique<RingSmtpLogSink>(w.smtp_log_out, w.smtp_counters.log_lines_dropped);
         w.smtp_reporter = std::make_unique<FilterPeerReporter>(w);
         w.tcp = std::make_unique<TcpAdapter>(w, cfg);
+        w.tcp->stack().set_idle_timeout(std::uint64_t{t.idle_timeout_s} * 1'000'000'000ull);
         w.qsbr = qsbr_;
         w.qsbr_id = static_cast<unsigned>(i);
         rte_rcu_qsbr_thread_register(qsbr_, w.qsbr_id);
@@ -413,6 +421,27 @@ std::string Dataplane::set_tcp_idle_timeout(std::uint64_t ns) {
         auto req = std::make_unique<ControlRequest>();
         req->kind = RequestKind::set_tcp_idle;
         req->idle_timeout_ns = ns;
+        if (!w->mailbox.call(std::move(req), 1000))
+            return "lcore " + std::to_string(w->lcore_id) + " did not answer";
+    }
+    return {};
+}
+
+bool Dataplane::smtp_running() const {
+    return !workers_.empty() && workers_.front()->tcp && workers_.front()->tcp->smtp();
+}
+
+std::string Dataplane::set_smtp(const board::BoardProfile& board) {
+    auto sc = smtp_service_config(board);
+    if (!sc)
+        return "SMTP is off or has no LAN server";
+    auto shared = std::make_shared<const smtp::SmtpServiceConfig>(std::move(*sc));
+    for (auto& w : workers_) {
+        if (!w->tcp || !w->tcp->smtp())
+            return "the SMTP engine is not running (it starts with smtp.enabled and a LAN server)";
+        auto req = std::make_unique<ControlRequest>();
+        req->kind = RequestKind::set_smtp;
+        req->smtp = shared;
         if (!w->mailbox.call(std::move(req), 1000))
             return "lcore " + std::to_string(w->lcore_id) + " did not answer";
     }

@@ -72,6 +72,12 @@ class Dataplane {
 
     // TCP idle timeout for new connections on every lcore (0: never).
     std::string set_tcp_idle_timeout(std::uint64_t ns);
+    // New SMTP settings (smtp.* keys of `board`) for sessions opened from
+    // now on, on every lcore. Error contract: "" or the reason (SMTP not
+    // running, an lcore did not answer); lcores already told keep them.
+    std::string set_smtp(const board::BoardProfile& board);
+    // Whether the SMTP engine runs (it starts with smtp.enabled and a LAN server).
+    bool smtp_running() const;
     // The settings last applied per role (absent: off).
     const std::map<std::string, net::FaultSettings, std::less<>>& faults() const { return faults_; }
 

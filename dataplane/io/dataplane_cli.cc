@@ -421,20 +421,6 @@ void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
                        return CommandResult::failure(err);
                    return CommandResult::success(a[0] + ": " + net::to_string(*f) + "\n");
                }});
-    table.add({"set tcp idle-timeout",
-               "drop TCP peers silent this long (new connections; 0 = never)",
-               {{"SECONDS", "1..86400, or 0", {}}},
-               false,
-               [&dp](const CommandArgs& a) {
-                   char* end = nullptr;
-                   unsigned long v = std::strtoul(a[0].c_str(), &end, 10);
-                   if (a[0].empty() || *end != '\0' || v > 86400)
-                       return CommandResult::failure("SECONDS must be 0..86400");
-                   if (auto err = dp.set_tcp_idle_timeout(v * 1'000'000'000ull); !err.empty())
-                       return CommandResult::failure(err);
-                   return CommandResult::success("tcp idle timeout " + std::to_string(v) +
-                                                 " s for new connections\n");
-               }});
     table.add({"show memory", "allocator (jemalloc) and DPDK memory", {}, false,
                [&dp](const CommandArgs&) { return CommandResult::success(memory_report(dp)); }});
 }

@@ -15,6 +15,7 @@
 
 #include "net/fault_injector.h"
 #include "net/neighbor_cache.h"
+#include "smtp/smtp_service.h"
 #include "tcp/tcp_stack.h"
 
 struct rte_ring;
@@ -29,6 +30,7 @@ enum class RequestKind : std::uint8_t {
     set_fault,          // replace one port's fault injection settings
     set_tcp_idle,       // TCP idle timeout for new connections
     enforce_peer_filter, // reset connections of peers the new table lists
+    set_smtp,            // new SMTP settings for sessions opened from now on
 };
 
 struct ControlRequest {
@@ -44,6 +46,8 @@ struct ControlRequest {
     net::FaultSettings fault;
     // set_tcp_idle: nanoseconds, 0 = never.
     std::uint64_t idle_timeout_ns = 0;
+    // set_smtp: the settings (built and checked by the control side).
+    std::shared_ptr<const smtp::SmtpServiceConfig> smtp;
 };
 
 class Mailbox {

@@ -408,6 +408,37 @@ CommandResult PeerFilterControl::set_action(filter::ListedAction action, const s
     return CommandResult::success("peers listed by " + list + " get " + what + "\n");
 }
 
+std::vector<std::string> PeerFilterControl::config_lines() const {
+    auto action_word = [](filter::ListedAction a) {
+        return a == filter::ListedAction::drop ? "drop" : "rst";
+    };
+    auto kind_word = [](filter::PeerListKind k) {
+        return k == filter::PeerListKind::black ? "black" : "white";
+    };
+    std::vector<std::string> lines;
+    for (const auto& [path, f] : files_) {
+        std::string line = "peer-filter load \"" + path + "\" " + kind_word(f.kind);
+        if (list_action_[f.id])
+            line += std::string(" ") + action_word(*list_action_[f.id]);
+        lines.push_back(std::move(line));
+    }
+    for (const auto& [text, e] : runtime_)
+        lines.push_back("peer-filter add " + text + " " + kind_word(e.prefix.kind));
+    for (auto [id, name] : {std::pair{kRuntimeList, "runtime"}, std::pair{kDynamicList, "dynamic"}})
+        if (list_action_[id])
+            lines.push_back(std::string("peer-filter action ") + action_word(*list_action_[id]) +
+                            " " + name);
+    return lines;
+}
+
+void PeerFilterControl::clear_config() {
+    files_.clear();
+    runtime_.clear();
+    for (auto& a : list_action_)
+        a.reset();
+    rebuild();
+}
+
 void PeerFilterControl::register_commands(control::CommandTable& table) {
     auto kinds = [] { return std::vector<std::string>{"black", "white"}; };
     auto actions = [] { return std::vector<std::string>{"drop", "rst"}; };

@@ -29,10 +29,11 @@
 #include "filter/peer_dynamic.h"
 #include "filter/peer_table.h"
 #include "io/dataplane.h"
+#include "running_config.h"
 
 namespace smtpgw::io {
 
-class PeerFilterControl {
+class PeerFilterControl final : public control::ConfigSection {
   public:
     // `state_file`: where dynamic entries persist ("" keeps them in memory
     // only); `default_action`: what listed peers get unless their list says.
@@ -58,6 +59,13 @@ class PeerFilterControl {
     // `list`: "" for the default, "runtime", "dynamic" or a loaded file.
     control::CommandResult set_action(filter::ListedAction action, const std::string& list);
     std::string show() const;
+
+    // The running configuration's peer-filter part: loaded files, run-time
+    // entries, per-list actions (dynamic entries are state, kept in the
+    // state file). clear_config() forgets them and publishes the table
+    // that is left (dynamic entries only).
+    std::vector<std::string> config_lines() const override;
+    void clear_config() override;
 
   private:
     struct Entry {

@@ -54,6 +54,7 @@ class TcpAdapter final : public tcp::SegmentSink {
 
     tcp::TcpStack& stack() { return *stack_; }
     const smtp::SmtpService* smtp() const { return smtp_.get(); }
+    smtp::SmtpService* smtp() { return smtp_.get(); }
     const tcp::TcpStack& stack() const { return *stack_; }
 
   private:

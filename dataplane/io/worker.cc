@@ -120,6 +120,10 @@ void answer(WorkerState& w, ControlRequest& req, std::uint64_t now_ns) {
         if (w.tcp)
             w.tcp->stack().set_idle_timeout(req.idle_timeout_ns);
         break;
+    case RequestKind::set_smtp:
+        if (w.tcp && w.tcp->smtp() && req.smtp)
+            w.tcp->smtp()->reconfigure(*req.smtp);
+        break;
     }
 }
 

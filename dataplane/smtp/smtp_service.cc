@@ -246,4 +246,12 @@ void SmtpService::poll(tcp::TcpStack& stack, std::uint64_t now_ns) {
     }
 }
 
+void SmtpService::reconfigure(const SmtpServiceConfig& config) {
+    std::uint16_t port = config_.port;
+    std::size_t max_sessions = config_.max_sessions;
+    config_ = config;
+    config_.port = port;
+    config_.max_sessions = max_sessions;
+}
+
 } // namespace smtpgw::smtp

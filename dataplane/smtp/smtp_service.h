@@ -76,6 +76,12 @@ class SmtpService final : public tcp::StreamHandler {
     // `sink` and `reporter` may be null; they and `counters` outlive the service.
     SmtpService(const SmtpServiceConfig& config, std::uint16_t lcore_index, SmtpLogSink* sink,
                 SmtpPeerReporter* reporter, SmtpCounters& counters);
+    // Sessions opened from now on use `config` (`set smtp.*`); open ones
+    // keep theirs. The port and max_sessions stay: the listener and the
+    // session table are made at construction (they apply at restart).
+    void reconfigure(const SmtpServiceConfig& config);
+    const SmtpServiceConfig& config() const { return config_; }
+
     void on_events(tcp::TcpStack& stack, tcp::ConnRef c, std::uint32_t events,
                    std::uint64_t now_ns) override;
     // Runs the proxies' timers; call every loop iteration (cheap when none is due).

@@ -34,7 +34,7 @@ class CraftedSegments(unittest.TestCase):
         self.assertGreaterEqual(delta.get("seg_not_acceptable", 0), 1, delta)
 
     def test_vanished_peer_is_freed_by_the_idle_timeout(self):
-        labtool.cli("set", "tcp", "idle-timeout", "2")
+        labtool.cli("set", "tcp.idle_timeout_s", "2")
         try:
             def active():  # connections not in TIME-WAIT (earlier tests may leave some)
                 g = labtool.tcp_gauges()
@@ -47,7 +47,7 @@ class CraftedSegments(unittest.TestCase):
                             labtool.tcp_gauges())
             self.assertEqual(labtool.tcp_events().get("idle_timeout", 0), before + 1)
         finally:
-            labtool.cli("set", "tcp", "idle-timeout", "600")
+            labtool.cli("set", "tcp.idle_timeout_s", "600")
 
     def test_syn_flood_gets_cookies_while_a_real_client_connects(self):
         before = labtool.tcp_events()

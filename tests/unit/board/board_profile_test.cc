@@ -452,3 +452,66 @@ TEST(BoardProfile, TheFirstBadLineStopsTheParse) {
     STRCMP_EQUAL("t.conf:8: unknown key 'a'",
                  parse_error(kMinimal + "a = 1\nb = 2\nport.wan.mtu = 1\n").c_str());
 }
+
+// --- run-time settings (`set KEY VALUE`) ---
+
+TEST(BoardProfile, EverySettingRoundTripsThroughItsOwnValue) {
+    BoardProfile b = parse_ok(embedded_board_text("virtual"), "virtual");
+    for (const auto& key : setting_keys()) {
+        std::string v = setting_value(b, key);
+        if (v.empty()) // unset optional address: nothing to write back
+            continue;
+        BoardProfile copy = b;
+        STRCMP_EQUAL_TEXT("", apply_setting(copy, key, v).c_str(), key.c_str());
+        STRCMP_EQUAL_TEXT(v.c_str(), setting_value(copy, key).c_str(), key.c_str());
+    }
+}
+
+TEST(BoardProfile, SettingsTakeGoodValuesAndRefuseBadOnesUnchanged) {
+    struct Case {
+        const char* key;
+        const char* value;
+        const char* error; // "" : accepted
+    };
+    const Case cases[] = {
+        {"smtp.max_recipients", "500", ""},
+        {"smtp.max_recipients", "99", "100..100000"},
+        {"smtp.max_recipients", "many", "100..100000"},
+        {"smtp.relay_domains", "example.com,example.net", ""},
+        {"smtp.relay_domains", "example.com,,example.net", "separated by commas"},
+        {"smtp.hostname", "mx 2", "one word"},
+        {"smtp.bare_newline", "normalize", ""},
+        {"smtp.bare_newline", "maybe", "reject or normalize"},
+        {"smtp.lan_server4", "198.51.100.26", ""},
+        {"smtp.lan_server4", "2001:db8::1", "IPv4"},
+        {"tcp.idle_timeout_s", "0", ""},
+        {"tcp.idle_timeout_s", "86401", "0..86400"},
+        {"tcp.syn_backlog_low", "300", "below tcp.syn_backlog_high"}, // across keys
+        {"peer_filter.action", "rst", ""},
+        {"peer_filter.action", "reject", "drop or rst"},
+        {"peer_filter.v4_prefix_len", "33", "peer_filter.v4_prefix_len"},
+        {"smtp.log_file", "relative.log", "absolute"},
+        {"smtp.hostname", "  ", "needs a value"},
+        // The hardware belongs to the board file.
+        {"board.name", "other", "unknown setting"},
+        {"port.wan.ipv4", "203.0.113.2/24", "unknown setting"},
+        {"eal.args", "--no-pci", "unknown setting"},
+        {"control.socket", "/tmp/x", "unknown setting"},
+        {"lcores.workers", "1,2", "unknown setting"},
+        {"nosuch.key", "1", "unknown setting"},
+    };
+    const BoardProfile base = parse_ok(embedded_board_text("virtual"), "virtual");
+    for (const auto& c : cases) {
+        BoardProfile b = base;
+        std::string before = setting_value(b, c.key);
+        std::string err = apply_setting(b, c.key, c.value);
+        std::string label = std::string(c.key) + " " + c.value + " -> " + err;
+        if (*c.error == '\0') {
+            STRCMP_EQUAL_TEXT("", err.c_str(), label.c_str());
+            STRCMP_EQUAL_TEXT(c.value, setting_value(b, c.key).c_str(), label.c_str());
+        } else {
+            CHECK_TEXT(err.find(c.error) != std::string::npos, label.c_str());
+            STRCMP_EQUAL_TEXT(before.c_str(), setting_value(b, c.key).c_str(), label.c_str());
+        }
+    }
+}

@@ -158,7 +158,7 @@ TEST(CommandTable, UnknownAndIncompleteCommandsAreRefused) {
     STRCMP_EQUAL("error: unknown command 'SHOW' (try: help)", run("SHOW STATS").c_str());
     STRCMP_EQUAL("error: incomplete command 'show' (try: show ?)", run("show").c_str());
     STRCMP_EQUAL("error: incomplete command 'sh' (try: sh ?)", run("sh").c_str());
-    STRCMP_EQUAL("error: incomplete command 'show' (try: show ?)", run("show frob").c_str());
+    STRCMP_EQUAL("error: unknown keyword 'frob' after 'show' (try: show ?)", run("show frob").c_str());
     // An empty quoted word abbreviates nothing (it used to match every keyword).
     STRCMP_EQUAL("error: unknown command '' (try: help)", run("\"\"").c_str());
     STRCMP_EQUAL("error: incomplete command 'show' (try: show ?)", run("show \"\"").c_str());

@@ -1,0 +1,109 @@
+// settings_store.cc: the settings behind `set KEY VALUE` (see header).
+#include "io/settings_store.h"
+
+#include <utility>
+
+namespace smtpgw::io {
+
+namespace {
+
+struct KeyHelp {
+    std::string_view key, help;
+};
+
+// One line each, for `set ?` and `help`.
+constexpr KeyHelp kHelp[] = {
+    {"fastpath.idle_backoff", "on: fast-path lcores nap when idle (shared CPUs)"},
+    {"fastpath.idle_sleep_max_us", "longest idle nap, microseconds"},
+    {"neighbor.cache_size", "ARP/ND entries per port (a flood cannot grow memory)"},
+    {"neighbor.max_age_s", "relearn a neighbor after this many seconds"},
+    {"tcp.max_connections", "connections per lcore (bounds memory)"},
+    {"tcp.syn_backlog_high", "half-open entries before SYN cookies"},
+    {"tcp.syn_backlog_low", "back to stateful SYNs below this"},
+    {"tcp.time_wait_max", "TIME-WAIT entries per lcore"},
+    {"tcp.idle_timeout_s", "drop peers silent this long, new connections (0: never)"},
+    {"smtp.enabled", "on: the SMTP engine answers on smtp.port"},
+    {"smtp.port", "the SMTP port on the WAN side"},
+    {"smtp.hostname", "our name in the greeting and EHLO"},
+    {"smtp.relay_domains", "domains we accept mail for, comma-separated"},
+    {"smtp.relay_subdomains", "on: their subdomains too"},
+    {"smtp.lan_server4", "the LAN mail server's IPv4 address"},
+    {"smtp.lan_server6", "the LAN mail server's IPv6 address"},
+    {"smtp.lan_port", "the LAN mail server's port"},
+    {"smtp.max_message_bytes", "largest message accepted (SIZE)"},
+    {"smtp.max_recipients", "recipients per message (RFC 5321: at least 100)"},
+    {"smtp.banner_delay_ms", "wait before the banner; early talkers are refused"},
+    {"smtp.bare_newline", "reject or normalize bare CR/LF in messages (smuggling)"},
+    {"smtp.max_sessions", "concurrent senders per lcore (bounds memory)"},
+    {"smtp.log_file", "one line per message and refusal (none: no file)"},
+    {"peer_filter.max_entries", "list entries in all (a feed cannot exhaust memory)"},
+    {"peer_filter.state_file", "where dynamic entries survive a restart (none)"},
+    {"peer_filter.action", "what listed peers get: drop (nothing) or rst"},
+    {"peer_filter.auto_list_s", "list peers over a limit, early talkers, this long (0: off)"},
+    {"peer_filter.rate_per_second", "new connections per second per peer"},
+    {"peer_filter.burst", "connection burst per peer"},
+    {"peer_filter.max_concurrent", "concurrent connections per peer"},
+    {"peer_filter.max_half_open", "half-open connections per peer"},
+    {"peer_filter.v4_prefix_len", "IPv4 prefix a peer is counted under (32 or 24)"},
+    {"peer_filter.v6_prefix_len", "IPv6 prefix a peer is counted under (64)"},
+    {"peer_filter.table_size", "peers tracked per lcore (bounds memory)"},
+    {"peer_filter.idle_expiry_s", "forget a quiet peer's counters after this"},
+};
+
+// The smtp.* keys a running engine takes for its next sessions.
+bool smtp_live(std::string_view key) {
+    constexpr std::string_view kLive[] = {"smtp.hostname",          "smtp.relay_domains",
+                                          "smtp.relay_subdomains",  "smtp.lan_server4",
+                                          "smtp.lan_server6",       "smtp.lan_port",
+                                          "smtp.max_message_bytes", "smtp.max_recipients",
+                                          "smtp.banner_delay_ms",   "smtp.bare_newline"};
+    for (auto k : kLive)
+        if (k == key)
+            return true;
+    return false;
+}
+
+} // namespace
+
+BoardSettings::BoardSettings(board::BoardProfile base, board::BoardProfile running, Dataplane& dp,
+                             PeerFilterControl& peer_filter)
+    : base_(std::move(base)), running_(std::move(running)), dp_(dp), peer_filter_(peer_filter) {}
+
+std::string BoardSettings::help(std::string_view key) const {
+    for (const auto& h : kHelp)
+        if (h.key == key)
+            return std::string(h.help);
+    return "board setting " + std::string(key);
+}
+
+std::string BoardSettings::check(std::string_view key, std::string_view value) const {
+    board::BoardProfile copy = running_;
+    return board::apply_setting(copy, key, value);
+}
+
+std::string BoardSettings::set(std::string_view key, std::string_view value, bool* at_restart) {
+    board::BoardProfile next = running_;
+    if (auto why = board::apply_setting(next, key, value); !why.empty())
+        return why;
+    *at_restart = false;
+    if (key == "tcp.idle_timeout_s") {
+        if (auto why =
+                dp_.set_tcp_idle_timeout(std::uint64_t{next.tcp.idle_timeout_s} * 1'000'000'000ull);
+            !why.empty())
+            return why;
+    } else if (smtp_live(key) && dp_.smtp_running()) {
+        if (auto why = dp_.set_smtp(next); !why.empty())
+            return why;
+    } else if (key == "peer_filter.action") {
+        if (auto r = peer_filter_.set_action(next.peer_filter_action, ""); !r.ok)
+            return r.text;
+    } else if (key == "peer_filter.auto_list_s") {
+        dp_.set_auto_list_seconds(next.peer_filter_auto_list_s);
+    } else if (key != "smtp.log_file") { // the control loop follows running().smtp.log_file
+        *at_restart = true;
+    }
+    running_ = std::move(next);
+    return {};
+}
+
+} // namespace smtpgw::io
