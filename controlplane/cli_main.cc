@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
     }
     if (i >= argc)
         return run_console(client);
+    if (i + 1 == argc && std::strcmp(argv[i], "monitor") == 0)
+        return run_monitor(client);
     std::string line;
     for (; i < argc; ++i) {
         if (!line.empty())

@@ -133,6 +133,10 @@ int main(int argc, char** argv) {
     });
     config.add_section(&peer_filter);
     config.register_commands();
+    smtpgw::control::MonitorHistory monitor;
+    smtpgw::io::register_monitor_command(table, monitor,
+                                         "smtpgw monitor, board " + board.name + ", " +
+                                             board.smtp.hostname);
     dp.set_auto_list_seconds(board.peer_filter_auto_list_s);
 
     smtpgw::control::ControlServer server(board.control_socket, table);
@@ -180,6 +184,12 @@ int main(int argc, char** argv) {
         peer_filter.tick(); // dynamic entries expire here, off the fast path
         if (auto note = config.tick(); !note.empty())
             std::fprintf(stderr, "smtpgw: %s\n", note.c_str());
+        auto second = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(
+                std::chrono::steady_clock::now().time_since_epoch())
+                .count());
+        if (monitor.size() == 0 || monitor.at(monitor.size() - 1).second != second)
+            monitor.add(smtpgw::io::monitor_sample(dp, second));
         follow_mail_log();
         for (const auto& line : dp.take_smtp_log_lines()) {
             char stamp[32];

@@ -426,3 +426,54 @@ void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
 }
 
 } // namespace smtpgw::io
+
+namespace smtpgw::io {
+
+control::MonitorSample monitor_sample(const Dataplane& dp, std::uint64_t second) {
+    using control::MonitorSeries;
+    control::MonitorSample s;
+    s.second = second;
+    auto add = [&](MonitorSeries series, std::uint64_t v) {
+        s.values[static_cast<std::size_t>(series)] += v;
+    };
+    for (const auto& w : dp.workers()) {
+        if (w->tcp) {
+            add(MonitorSeries::connections, w->tcp->stack().connections());
+            if (const smtp::SmtpService* svc = w->tcp->smtp())
+                add(MonitorSeries::sessions, svc->active_sessions());
+        }
+        add(MonitorSeries::messages_sent, w->smtp_counters.messages_sent.read());
+        add(MonitorSeries::messages_refused, w->smtp_counters.messages_rejected.read() +
+                                                 w->smtp_counters.messages_deferred.read());
+        for (std::size_t r = 0; r < net::kDropReasonCount; ++r)
+            add(MonitorSeries::drops, w->drops.read(static_cast<net::DropReason>(r)));
+        for (auto e : {filter::PeerFilterEvent::listed_dropped, filter::PeerFilterEvent::listed_reset,
+                       filter::PeerFilterEvent::rate_limited,
+                       filter::PeerFilterEvent::too_many_connections,
+                       filter::PeerFilterEvent::too_many_half_open,
+                       filter::PeerFilterEvent::limits_table_full})
+            add(MonitorSeries::syns_refused, w->filter_events.read(e));
+        for (const auto& p : w->ports)
+            add(MonitorSeries::rx_packets, p->stats.rx_packets.read());
+    }
+    return s;
+}
+
+void register_monitor_command(control::CommandTable& table, const control::MonitorHistory& history,
+                              std::string title) {
+    table.add({"show monitor", "the live view's screen (the console's `monitor` redraws it)",
+               {{"WIDTH", "columns (40..200, default 80)", {}}}, 1,
+               [&history, title](const CommandArgs& a) {
+                   int width = 80;
+                   if (!a.empty()) {
+                       char* end = nullptr;
+                       long v = std::strtol(a[0].c_str(), &end, 10);
+                       if (a[0].empty() || *end != '\0' || v < 40 || v > 200)
+                           return CommandResult::failure("WIDTH must be 40..200");
+                       width = static_cast<int>(v);
+                   }
+                   return CommandResult::success(control::render_monitor(history, title, width));
+               }});
+}
+
+} // namespace smtpgw::io
