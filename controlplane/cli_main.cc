@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
             line += ' ';
         line += quote_arg(argv[i]);
     }
+    // Progress of a long command goes to stderr, so stdout stays the answer.
+    client.set_progress_handler([](const std::string& note) {
+        std::fprintf(stderr, "smtpgw-cli: ... %s\n", note.c_str());
+    });
     auto f = client.request(line);
     if (!f) {
         std::fprintf(stderr, "smtpgw-cli: %s\n", client.error().c_str());

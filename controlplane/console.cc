@@ -181,6 +181,10 @@ std::vector<std::string> paginate(const std::string& text, int rows) {
 
 int run_console(ControlClient& client) {
     g_client = &client;
+    client.set_progress_handler([](const std::string& note) {
+        std::printf("  ... %s\n", note.c_str());
+        std::fflush(stdout);
+    });
     char host[256] = "smtpgw";
     gethostname(host, sizeof host - 1);
     std::string prompt = std::string(host) + "> ";

@@ -47,8 +47,13 @@ std::optional<Frame> ControlClient::request(const std::string& command) {
     }
     char buf[65536];
     while (true) {
-        if (auto f = decoder_.next())
-            return f;
+        if (auto f = decoder_.next()) {
+            if (!f->progress)
+                return f;
+            if (on_progress_)
+                on_progress_(f->payload);
+            continue;
+        }
         if (decoder_.failed()) {
             error_ = decoder_.error();
             return std::nullopt;

@@ -14,6 +14,10 @@ std::string encode_response(bool ok, std::string_view text) {
            std::string(text);
 }
 
+std::string encode_progress(std::string_view text) {
+    return "progress " + std::to_string(text.size()) + "\n" + std::string(text);
+}
+
 void FrameDecoder::feed(std::string_view bytes) {
     if (failed())
         return;
@@ -24,7 +28,7 @@ std::optional<Frame> FrameDecoder::next() {
     if (failed())
         return std::nullopt;
     auto nl = buffer_.find('\n');
-    constexpr std::size_t max_header = 24; // "err 16777216" with room to spare
+    constexpr std::size_t max_header = 24; // "progress 16777216" with room to spare
     if (nl == std::string::npos) {
         if (buffer_.size() > max_header)
             error_ = "control frame header too long";
@@ -42,8 +46,11 @@ std::optional<Frame> FrameDecoder::next() {
         } else if (header.starts_with("err ")) {
             f.ok = false;
             header.remove_prefix(4);
+        } else if (header.starts_with("progress ")) {
+            f.progress = true;
+            header.remove_prefix(9);
         } else {
-            error_ = "control response without ok/err";
+            error_ = "control response without ok/err/progress";
             return std::nullopt;
         }
     }

@@ -2,7 +2,9 @@
 // the daemon.
 //
 // Request:  "<length>\n<command line>"
-// Response: "ok <length>\n<text>" or "err <length>\n<reason>"
+// Response: "ok <length>\n<text>" or "err <length>\n<reason>", after any
+//           number of "progress <length>\n<text>" frames while a long
+//           command runs (loading a big list, compiling rules).
 // Requests starting with "\x01complete " ask for tab-completion candidates
 // (one per line) instead of running a command.
 // Security: lengths are bounded by kMaxFrameBytes (a peer cannot make the
@@ -24,10 +26,12 @@ inline constexpr std::string_view kCompletePrefix = "\x01" "complete ";
 
 std::string encode_request(std::string_view command);
 std::string encode_response(bool ok, std::string_view text);
+std::string encode_progress(std::string_view text);
 
 struct Frame {
     bool ok = true;       // responses only
     std::string payload;
+    bool progress = false; // a progress note; the answer is still to come
 };
 
 // Incremental decoder: feed bytes as they arrive (split anywhere), take

@@ -14,6 +14,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "daemon_log.h"
+#include "progress.h"
+
 namespace smtpgw::control {
 
 bool is_admin(unsigned uid, unsigned gid) {
@@ -91,8 +94,9 @@ void ControlServer::accept_client() {
              is_admin(static_cast<unsigned>(cred.uid), static_cast<unsigned>(cred.gid)),
              FrameDecoder{false}, {}};
     if (!c.admitted) {
-        std::fprintf(stderr, "control: refused uid=%u pid=%d (not root or %s)\n", c.uid, c.pid,
-                     std::string(kAdminGroup).c_str());
+        log_line(LogLevel::warn, "control: refused uid=" + std::to_string(c.uid) +
+                                     " pid=" + std::to_string(c.pid) + " (not root or " +
+                                     std::string(kAdminGroup) + ")");
         std::string msg = encode_response(false, "permission denied: not root or in group " +
                                                      std::string(kAdminGroup));
         (void)!write(fd, msg.data(), msg.size());
@@ -124,13 +128,25 @@ bool ControlServer::serve(Client& c) {
             c.out += encode_response(true, out);
             continue;
         }
+        // Progress notes go out while the command runs (a best-effort write
+        // now; what the socket cannot take waits in c.out with the answer).
+        struct ClientProgress final : ProgressSink {
+            Client& c;
+            explicit ClientProgress(Client& client) : c(client) {}
+            void note(std::string_view text) override {
+                c.out += encode_progress(text);
+                ssize_t n = write(c.fd, c.out.data(), c.out.size());
+                if (n > 0)
+                    c.out.erase(0, static_cast<std::size_t>(n));
+            }
+        } progress(c);
+        ProgressScope scope(&progress);
         CommandResult r = table_.execute(req);
-        std::time_t now = std::time(nullptr);
-        char ts[32];
-        std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-        std::fprintf(stderr, "%s control: uid=%u pid=%d cmd=\"%.*s\" result=%s\n", ts, c.uid,
-                     c.pid, static_cast<int>(std::min<std::size_t>(req.size(), 200)), req.data(),
-                     r.ok ? "ok" : "err");
+        // Who changed what, when: every command at info, refusals at warn.
+        log_line(r.ok ? LogLevel::info : LogLevel::warn,
+                 "control: uid=" + std::to_string(c.uid) + " pid=" + std::to_string(c.pid) +
+                     " cmd=\"" + std::string(req.substr(0, 200)) + "\" result=" +
+                     (r.ok ? "ok" : "err"));
         c.out += encode_response(r.ok, r.text);
     }
     if (c.decoder.failed())

@@ -20,9 +20,12 @@
 #include <variant>
 #include <vector>
 
+#include <rte_log.h>
+
 #include "board_profile.h"
 #include "command_table.h"
 #include "control_server.h"
+#include "daemon_log.h"
 #include "io/peer_filter_control.h"
 #include "io/dataplane.h"
 #include "io/dataplane_cli.h"
@@ -131,6 +134,14 @@ int main(int argc, char** argv) {
                                               std::chrono::steady_clock::now().time_since_epoch())
                                               .count());
     });
+    // `log level` also drives DPDK's own messages (EAL, PMDs).
+    smtpgw::control::LogControl log_control([](smtpgw::control::LogLevel level) {
+        constexpr std::uint32_t kDpdk[] = {RTE_LOG_ERR, RTE_LOG_WARNING, RTE_LOG_INFO,
+                                           RTE_LOG_DEBUG};
+        rte_log_set_global_level(kDpdk[static_cast<int>(level)]);
+    });
+    log_control.register_commands(table);
+    config.add_section(&log_control);
     config.add_section(&peer_filter);
     config.register_commands();
     smtpgw::control::MonitorHistory monitor;
@@ -153,7 +164,8 @@ int main(int argc, char** argv) {
     if (auto err = peer_filter.start(); !err.empty())
         std::fprintf(stderr, "smtpgw: peer filter: %s (starting with an empty table)\n", err.c_str());
     for (const auto& report : config.load_startup())
-        std::fprintf(stderr, "smtpgw: startup configuration: %s (skipped)\n", report.c_str());
+        smtpgw::control::log_line(smtpgw::control::LogLevel::error,
+                                  "startup configuration: " + report + " (skipped)");
     std::fprintf(stderr, "smtpgw: ready: board %s, %zu ports, %zu fast-path lcores, control %s\n",
                  board.name.c_str(), dp.ports().size(), dp.workers().size(),
                  board.control_socket.c_str());
@@ -183,7 +195,7 @@ int main(int argc, char** argv) {
         server.poll_once(100);
         peer_filter.tick(); // dynamic entries expire here, off the fast path
         if (auto note = config.tick(); !note.empty())
-            std::fprintf(stderr, "smtpgw: %s\n", note.c_str());
+            smtpgw::control::log_line(smtpgw::control::LogLevel::warn, note);
         auto second = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::seconds>(
                 std::chrono::steady_clock::now().time_since_epoch())

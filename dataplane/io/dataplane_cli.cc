@@ -401,6 +401,10 @@ void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
                [&dp](const CommandArgs&) {
                    return CommandResult::success(show_tcp_connections(dp));
                }});
+    table.add({"show connections", "TCP connections of every lcore (first 1000 each)", {}, false,
+               [&dp](const CommandArgs&) {
+                   return CommandResult::success(show_tcp_connections(dp));
+               }});
     table.add({"show smtp", "SMTP sessions and message outcomes per lcore", {}, false,
                [&dp](const CommandArgs&) { return CommandResult::success(show_smtp(dp)); }});
     table.add({"show fault", "lab fault injection per port, with counts", {}, false,

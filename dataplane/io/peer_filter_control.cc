@@ -12,6 +12,7 @@
 
 #include "filter/peer_list_parser.h"
 #include "io/worker.h"
+#include "progress.h"
 
 namespace smtpgw::io {
 
@@ -102,6 +103,9 @@ std::string PeerFilterControl::rebuild() {
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
             .count());
     last_entries_ = prefixes.size();
+    control::report_progress("table of " + std::to_string(prefixes.size()) + " entries built in " +
+                             std::to_string(last_build_us_ / 1000) +
+                             " ms; publishing (every lcore passes a quiescent state)");
     last_swap_wait_us_ = dp_.publish_peer_table(std::move(table));
     return {};
 }
@@ -233,8 +237,11 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
     std::string text(static_cast<std::size_t>(size), '\0');
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<std::size_t>(in.gcount()));
+    control::report_progress(path + ": read " + std::to_string(text.size()) + " bytes, parsing");
     auto format = filter::detect_peer_list_format(text).value_or(filter::PeerListFormat::cidr);
     filter::PeerListParse parsed = filter::parse_peer_list(text, format, max_entries_);
+    control::report_progress(path + ": " + std::to_string(parsed.entries.size()) + " entries, " +
+                             std::to_string(parsed.bad_lines) + " bad lines; building the table");
     std::string report;
     for (const auto& e : parsed.errors)
         report += filter::describe(e, path) + "\n";

@@ -46,6 +46,27 @@ class ControlEndpoint(unittest.TestCase):
         self.assertEqual(r.stdout, "")
         self.assertRegex(r.stderr, "Permission denied|permission denied")
 
+    def test_log_level_decides_what_the_daemon_logs(self):
+        log = "/run/smtpgw-lab/smtpgw.log"
+        try:
+            labtool.cli("log", "level", "warn")
+            labtool.cli("show", "version")  # ok commands are info: not logged now
+            labtool.cli("show", "frobnicate", check=False)  # refusals are warn
+            labtool.cli("log", "level", "info")
+            labtool.cli("show", "status")
+            with open(log) as f:
+                text = f.read()
+            self.assertNotIn('cmd="show version"', text)
+            self.assertRegex(text, r' warn smtpgw: control: uid=0 pid=\d+ cmd="show frobnicate" result=err')
+            self.assertRegex(text, r' info smtpgw: control: uid=0 pid=\d+ cmd="show status" result=ok')
+            self.assertIn("log level warn", labtool.cli("log", "level", "warn").stdout)
+            self.assertIn("log level warn\n", labtool.cli("show", "config").stdout)
+        finally:
+            labtool.cli("log", "level", "info")
+
+    def test_show_connections_lists_the_tcp_table(self):
+        self.assertIn("state", labtool.cli("show", "connections").stdout.lower())
+
     def test_unreachable_gateway_exits_2(self):
         r = subprocess.run([labtool.CLI, "-s", "/nonexistent/control.sock", "show", "status"],
                            capture_output=True, text=True, timeout=30)

@@ -32,7 +32,9 @@ std::string printable(const std::string& s) {
     return out;
 }
 
-std::string describe(const Frame& f) { return (f.ok ? "ok[" : "err[") + printable(f.payload) + "]"; }
+std::string describe(const Frame& f) {
+    return (f.progress ? "progress[" : f.ok ? "ok[" : "err[") + printable(f.payload) + "]";
+}
 
 std::string describe(const std::vector<Frame>& frames) {
     std::string s;
@@ -50,6 +52,7 @@ void drain(FrameDecoder& d, std::vector<Frame>& into) {
 struct Message {
     bool ok;
     std::string payload;
+    bool progress = false; // responses: a progress note before the answer
 };
 
 // Payloads that stress the framing: empty, newlines (the header delimiter),
@@ -67,6 +70,9 @@ const std::vector<Message>& messages() {
         {true, std::string(kCompletePrefix) + "sh st"},
         {true, std::string(300, 'x')},
         {false, ""},
+        {true, "parsed 500000 lines", true},
+        {true, "", true},
+        {true, "ok 3\nabc", true}, // a note that looks like a header
     };
     return m;
 }
@@ -81,7 +87,7 @@ std::string request_stream() {
 std::string response_stream() {
     std::string s;
     for (const auto& m : messages())
-        s += encode_response(m.ok, m.payload);
+        s += m.progress ? encode_progress(m.payload) : encode_response(m.ok, m.payload);
     return s;
 }
 
@@ -95,7 +101,7 @@ std::string expected_requests() {
 std::string expected_responses() {
     std::string s;
     for (const auto& m : messages())
-        s += describe(Frame{m.ok, m.payload}) + " ";
+        s += describe(Frame{m.ok, m.payload, m.progress}) + " ";
     return s;
 }
 
@@ -287,11 +293,11 @@ TEST(ControlProtocol, MalformedResponseHeadersFailTheStream) {
         std::string bytes;
         const char* error;
     } cases[] = {
-        {"bare length", "3\nabc", "control response without ok/err"},
-        {"other word", "yes 3\nabc", "control response without ok/err"},
-        {"no blank", "ok3\nabc", "control response without ok/err"},
-        {"upper case", "OK 3\nabc", "control response without ok/err"},
-        {"empty header", "\n", "control response without ok/err"},
+        {"bare length", "3\nabc", "control response without ok/err/progress"},
+        {"other word", "yes 3\nabc", "control response without ok/err/progress"},
+        {"no blank", "ok3\nabc", "control response without ok/err/progress"},
+        {"upper case", "OK 3\nabc", "control response without ok/err/progress"},
+        {"empty header", "\n", "control response without ok/err/progress"},
         {"ok without length", "ok \n", "control frame length is not a number"},
         {"err with letters", "err x\n", "control frame length is not a number"},
         {"two blanks", "ok  3\nabc", "control frame length is not a number"},
@@ -354,5 +360,5 @@ TEST(ControlProtocol, FramesBeforeAnErrorAreStillDelivered) {
     drain(d, frames);
     STRCMP_EQUAL("ok[hi] err[!] ", describe(frames).c_str());
     CHECK_TRUE(d.failed());
-    STRCMP_EQUAL("control response without ok/err", d.error().c_str());
+    STRCMP_EQUAL("control response without ok/err/progress", d.error().c_str());
 }
