@@ -118,6 +118,8 @@ struct Parser {
             return apply_tcp(key.substr(4), value);
         } else if (key.starts_with("smtp.")) {
             return apply_smtp(key.substr(5), value);
+        } else if (key.starts_with("tls.")) {
+            return apply_tls(key.substr(4), value);
         } else if (key.starts_with("port.")) {
             return apply_port(key.substr(5), value);
         } else {
@@ -240,12 +242,67 @@ struct Parser {
         } else if (field == "max_sessions") {
             if (!parse_uint(value, m.max_sessions, 1u << 20) || m.max_sessions == 0)
                 return "smtp.max_sessions must be 1..1048576";
+        } else if (field == "idle_timeout_s") {
+            if (!parse_uint(value, m.idle_timeout_s, 3600) || m.idle_timeout_s == 0)
+                return "smtp.idle_timeout_s must be 1..3600";
         } else if (field == "log_file") {
             if (!value.starts_with("/") && value != "none")
                 return "smtp.log_file must be an absolute path or none";
             m.log_file = value == "none" ? "" : std::string(value);
         } else {
             return "unknown key 'smtp." + std::string(field) + "'";
+        }
+        return {};
+    }
+
+    std::string apply_tls(std::string_view field, std::string_view value) {
+        TlsProfile& t = board.tls;
+        auto absolute_or_none = [&](std::string& out) {
+            if (!value.starts_with("/") && value != "none")
+                return "tls." + std::string(field) + " must be an absolute path or none";
+            out = value == "none" ? "" : std::string(value);
+            return std::string();
+        };
+        if (field == "certificates") {
+            std::vector<std::pair<std::string, std::string>> pairs;
+            if (value != "none") {
+                for (auto item : split(value, ',')) {
+                    auto colon = item.find(':');
+                    if (colon == std::string_view::npos || !item.starts_with("/") ||
+                        !item.substr(colon + 1).starts_with("/"))
+                        return "tls.certificates must be CERT:KEY[,CERT:KEY...] with absolute "
+                               "paths, or none";
+                    pairs.emplace_back(item.substr(0, colon), item.substr(colon + 1));
+                }
+            }
+            t.certificates = std::move(pairs);
+        } else if (field == "min_version") {
+            if (value != "1.2" && value != "1.3")
+                return "tls.min_version must be 1.2 or 1.3";
+            t.min_version = value;
+        } else if (field == "ciphers") {
+            if (value.find_first_of(" \t") != std::string_view::npos)
+                return "tls.ciphers must be an OpenSSL cipher list without blanks";
+            t.ciphers = value;
+        } else if (field == "required") {
+            if (value != "on" && value != "off")
+                return "tls.required must be on or off";
+            t.required = value == "on";
+        } else if (field == "lan") {
+            if (value != "never" && value != "opportunistic" && value != "required")
+                return "tls.lan must be never, opportunistic or required";
+            t.lan = value;
+        } else if (field == "lan_ca_file") {
+            return absolute_or_none(t.lan_ca_file);
+        } else if (field == "lan_name") {
+            if (value.find_first_of(" \t") != std::string_view::npos)
+                return "tls.lan_name must be one name";
+            t.lan_name = value == "none" ? "" : std::string(value);
+        } else if (field == "ticket_rotate_s") {
+            if (!parse_uint(value, t.ticket_rotate_s, 7 * 86400) || t.ticket_rotate_s < 60)
+                return "tls.ticket_rotate_s must be 60..604800";
+        } else {
+            return "unknown key 'tls." + std::string(field) + "'";
         }
         return {};
     }
@@ -406,6 +463,7 @@ constexpr std::string_view kSettingKeys[] = {
     "smtp.bare_newline",
     "smtp.max_sessions",
     "smtp.log_file",
+    "smtp.idle_timeout_s",
     "peer_filter.max_entries",
     "peer_filter.state_file",
     "peer_filter.action",
@@ -418,6 +476,14 @@ constexpr std::string_view kSettingKeys[] = {
     "peer_filter.v6_prefix_len",
     "peer_filter.table_size",
     "peer_filter.idle_expiry_s",
+    "tls.certificates",
+    "tls.min_version",
+    "tls.ciphers",
+    "tls.required",
+    "tls.lan",
+    "tls.lan_ca_file",
+    "tls.lan_name",
+    "tls.ticket_rotate_s",
 };
 
 std::string on_off(bool v) {
@@ -499,6 +565,8 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return m.bare_newline_normalize ? "normalize" : "reject";
     if (key == "smtp.max_sessions")
         return u(m.max_sessions);
+    if (key == "smtp.idle_timeout_s")
+        return u(m.idle_timeout_s);
     if (key == "smtp.log_file")
         return path_or_none(m.log_file);
     if (key == "peer_filter.max_entries")
@@ -525,6 +593,27 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return u(l.table_size);
     if (key == "peer_filter.idle_expiry_s")
         return u(l.idle_expiry_ns / 1'000'000'000ull);
+    const TlsProfile& t = b.tls;
+    if (key == "tls.certificates") {
+        std::string out;
+        for (const auto& [cert, k] : t.certificates)
+            out.append(out.empty() ? "" : ",").append(cert).append(":").append(k);
+        return out.empty() ? "none" : out;
+    }
+    if (key == "tls.min_version")
+        return t.min_version;
+    if (key == "tls.ciphers")
+        return t.ciphers;
+    if (key == "tls.required")
+        return on_off(t.required);
+    if (key == "tls.lan")
+        return t.lan;
+    if (key == "tls.lan_ca_file")
+        return path_or_none(t.lan_ca_file);
+    if (key == "tls.lan_name")
+        return t.lan_name.empty() ? "none" : t.lan_name;
+    if (key == "tls.ticket_rotate_s")
+        return u(t.ticket_rotate_s);
     return {};
 }
 

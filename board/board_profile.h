@@ -62,10 +62,25 @@ struct SmtpProfile {
     std::uint16_t lan_port = 25;
     std::uint64_t max_message_bytes = 10'240'000; // the LAN Postfix's default limit
     std::uint32_t max_recipients = 1000;
-    std::uint64_t banner_delay_ms = 0;                 // > 0: early talkers are refused
-    bool bare_newline_normalize = false;               // default: refuse messages with bare CR/LF
-    std::size_t max_sessions = 2048;                   // per lcore: bounds session memory
+    std::uint64_t banner_delay_ms = 0;   // > 0: early talkers are refused
+    bool bare_newline_normalize = false; // default: refuse messages with bare CR/LF
+    std::size_t max_sessions = 2048;     // per lcore: bounds session memory
+    // A sender (or a TLS handshake) silent this long is dropped: RFC 5321
+    // 4.5.3.2.7 asks for 5 minutes; lower only under attack.
+    std::uint32_t idle_timeout_s = 300;
     std::string log_file = "/var/log/smtpgw/mail.log"; // "" : no file
+};
+
+// STARTTLS (dataplane/tls): certificates, policy, and TLS toward the LAN server.
+struct TlsProfile {
+    std::vector<std::pair<std::string, std::string>> certificates; // (cert, key) PEM files
+    std::string min_version = "1.2";
+    std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20"; // TLS 1.2 (RFC 7525 4.2)
+    bool required = false;                 // MAIL and the rest need STARTTLS first (530 5.7.0)
+    std::string lan = "opportunistic";     // toward the LAN server: never, opportunistic, required
+    std::string lan_ca_file;               // required: trust anchors for the LAN server
+    std::string lan_name;                  // required: the name its certificate carries
+    std::uint32_t ticket_rotate_s = 43200; // a new ticket key this often (the previous stays valid)
 };
 
 struct BoardProfile {
@@ -89,6 +104,7 @@ struct BoardProfile {
     bool fault_injection = false; // `set fault` allowed (lab boards only)
     TcpProfile tcp;
     SmtpProfile smtp;
+    TlsProfile tls;
     filter::PeerLimitSettings peer_limits;           // per-peer rate, concurrency, half-open
     std::size_t peer_filter_max_entries = 2'000'000; // list entries (1M target, with room)
     // Dynamic (TTL) entries persist here across restarts ("": not kept).

@@ -141,6 +141,13 @@ int main(int argc, char** argv) {
         rte_log_set_global_level(kDpdk[static_cast<int>(level)]);
     });
     log_control.register_commands(table);
+    table.add({"tls reload",
+               "read the STARTTLS certificates again (running sessions keep theirs; tickets stay valid)",
+               {}, 0, [&](const smtpgw::control::CommandArgs&) {
+                   if (auto why = dp.set_smtp(settings.running()); !why.empty())
+                       return smtpgw::control::CommandResult::failure(why + "; the running one stays");
+                   return smtpgw::control::CommandResult::success("certificates reloaded\n");
+               }});
     config.add_section(&log_control);
     config.add_section(&peer_filter);
     config.register_commands();
@@ -191,6 +198,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "smtpgw: cannot open the mail log %s; logging to stderr\n",
                          want.c_str());
     };
+    std::uint64_t next_rotation = 0;
     while (!g_stop) {
         server.poll_once(100);
         peer_filter.tick(); // dynamic entries expire here, off the fast path
@@ -203,6 +211,14 @@ int main(int argc, char** argv) {
         if (monitor.size() == 0 || monitor.at(monitor.size() - 1).second != second)
             monitor.add(smtpgw::io::monitor_sample(dp, second));
         follow_mail_log();
+        // Session ticket keys: a new one every tls.ticket_rotate_s.
+        if (second >= next_rotation) {
+            if (next_rotation != 0)
+                if (auto why = dp.rotate_tls_tickets(); !why.empty() && why != "STARTTLS is off")
+                    smtpgw::control::log_line(smtpgw::control::LogLevel::warn,
+                                              "ticket key rotation: " + why);
+            next_rotation = second + settings.running().tls.ticket_rotate_s;
+        }
         for (const auto& line : dp.take_smtp_log_lines()) {
             char stamp[32];
             std::time_t t = std::time(nullptr);

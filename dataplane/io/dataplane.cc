@@ -73,7 +73,9 @@ constexpr std::uint16_t kTxDescriptors = 1024;
 constexpr std::uint64_t kNsPerSecond = 1000000000ull;
 } // namespace
 
-Dataplane::~Dataplane() { stop(); }
+Dataplane::~Dataplane() {
+    stop();
+}
 
 std::string Dataplane::init(int argc, char** argv) {
     int consumed = rte_eal_init(argc, argv);
@@ -84,8 +86,8 @@ std::string Dataplane::init(int argc, char** argv) {
         return "EAL started " + std::to_string(rte_lcore_count()) + " lcores, the board wants " +
                std::to_string(board_.worker_lcores.size() + 1);
 
-    pool_ = rte_pktmbuf_pool_create("smtpgw_mbufs", board_.mbufs, 256, 0,
-                                    RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+    pool_ = rte_pktmbuf_pool_create("smtpgw_mbufs", board_.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    static_cast<int>(rte_socket_id()));
     if (!pool_)
         return std::string("mbuf pool: ") + rte_strerror(rte_errno);
 
@@ -128,9 +130,9 @@ std::string Dataplane::init(int argc, char** argv) {
 }
 
 // The SMTP engine's settings from the profile's smtp.* keys; none when SMTP
-// is off or has no LAN server to forward to.
-static std::optional<smtp::SmtpServiceConfig> smtp_service_config(
-    const board::BoardProfile& board) {
+// is off or has no LAN server to forward to. TLS is added by the caller.
+static std::optional<smtp::SmtpServiceConfig>
+smtp_service_config(const board::BoardProfile& board) {
     const board::SmtpProfile& m = board.smtp;
     const board::PortProfile* lan = board.port("lan");
     if (!m.enabled || !m.lan_server4 || !lan)
@@ -153,6 +155,8 @@ static std::optional<smtp::SmtpServiceConfig> smtp_service_config(
     s.max_message_bytes = m.max_message_bytes;
     s.max_recipients = m.max_recipients;
     s.banner_delay_ms = m.banner_delay_ms;
+    s.idle_before_helo_ms = s.idle_command_ms = s.idle_data_ms =
+        std::uint64_t{m.idle_timeout_s} * 1000;
     s.bare_newline = m.bare_newline_normalize ? smtp::BareNewlinePolicy::normalize
                                               : smtp::BareNewlinePolicy::reject;
     sc.proxy.client.helo_name = m.hostname;
@@ -187,7 +191,15 @@ std::string Dataplane::setup_tcp() {
             cfg.relay.remote6 = *t.relay_target6;
         }
     }
-    cfg.smtp = smtp_service_config(board_);
+    if (auto why = build_smtp(board_, cfg.smtp); !why.empty()) {
+        // STARTTLS is not offered, mail still flows: say so loudly.
+        std::fprintf(stderr, "smtpgw: STARTTLS off: %s\n", why.c_str());
+        cfg.smtp = smtp_service_config(board_);
+    }
+    if (cfg.smtp) {
+        smtp_config_ = std::make_shared<const smtp::SmtpServiceConfig>(*cfg.smtp);
+        tls_server_ = cfg.smtp->tls_server;
+    }
     // RCU for the peer table: one reader thread id per worker.
     auto nthreads = static_cast<std::uint32_t>(workers_.size());
     qsbr_ = static_cast<rte_rcu_qsbr*>(
@@ -202,8 +214,8 @@ std::string Dataplane::setup_tcp() {
         WorkerState& w = *workers_[i];
         cfg.stack.owner_index = static_cast<std::uint16_t>(i);
         std::string log_ring = "smtplog_" + std::to_string(w.lcore_id);
-        w.smtp_log_out = rte_ring_create(log_ring.c_str(), 4096, SOCKET_ID_ANY,
-                                         RING_F_SP_ENQ | RING_F_SC_DEQ);
+        w.smtp_log_out =
+            rte_ring_create(log_ring.c_str(), 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (!w.smtp_log_out)
             return "SMTP log ring: " + std::string(rte_strerror(rte_errno));
         w.smtp_log_sink =
@@ -235,9 +247,9 @@ std::uint64_t Dataplane::publish_peer_table(std::unique_ptr<const filter::PeerTa
     // none can still hold `old`.
     if (qsbr_)
         rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
-    auto waited = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+    auto waited =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     delete old;
     for (auto& w : workers_) {
         auto req = std::make_unique<ControlRequest>();
@@ -261,7 +273,8 @@ std::string Dataplane::setup_port(PortInfo& info, const board::PortProfile& prof
     rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
     int socket = rte_eth_dev_socket_id(pid);
     for (std::uint16_t q = 0; q < nq; ++q) {
-        if (int rc = rte_eth_rx_queue_setup(pid, q, nrx, static_cast<unsigned>(socket), nullptr, pool_);
+        if (int rc =
+                rte_eth_rx_queue_setup(pid, q, nrx, static_cast<unsigned>(socket), nullptr, pool_);
             rc != 0)
             return "port " + profile.role + ": rx queue: " + rte_strerror(-rc);
         if (int rc = rte_eth_tx_queue_setup(pid, q, ntx, static_cast<unsigned>(socket), nullptr);
@@ -300,8 +313,7 @@ std::string Dataplane::start() {
     stop_workers_.store(false);
     for (auto& w : workers_) {
         if (int rc = rte_eal_remote_launch(worker_main, w.get(), w->lcore_id); rc != 0)
-            return "cannot launch lcore " + std::to_string(w->lcore_id) + ": " +
-                   rte_strerror(-rc);
+            return "cannot launch lcore " + std::to_string(w->lcore_id) + ": " + rte_strerror(-rc);
     }
     running_ = true;
     started_at_ = std::chrono::steady_clock::now();
@@ -431,11 +443,50 @@ bool Dataplane::smtp_running() const {
     return !workers_.empty() && workers_.front()->tcp && workers_.front()->tcp->smtp();
 }
 
+std::string Dataplane::build_smtp(const board::BoardProfile& board,
+                                  std::optional<smtp::SmtpServiceConfig>& out) {
+    out = smtp_service_config(board);
+    if (!out)
+        return {};
+    const board::TlsProfile& t = board.tls;
+    if (t.certificates.empty())
+        return t.required ? "tls.required needs tls.certificates" : "";
+    tls::TlsServerSettings ts;
+    for (const auto& [cert, key] : t.certificates)
+        ts.certificates.push_back({cert, key});
+    ts.min_version = t.min_version;
+    ts.ciphers = t.ciphers;
+    // The context being replaced keeps its tickets valid (as the previous key).
+    auto made = tls::TlsContext::make_server(ts, tls_server_.get());
+    if (auto* why = std::get_if<std::string>(&made))
+        return "TLS: " + *why;
+    out->tls_server = std::get<std::shared_ptr<const tls::TlsContext>>(made);
+    out->proxy.session.tls_available = true;
+    out->proxy.session.tls_required = t.required;
+    return {};
+}
+
 std::string Dataplane::set_smtp(const board::BoardProfile& board) {
-    auto sc = smtp_service_config(board);
+    std::optional<smtp::SmtpServiceConfig> sc;
+    if (auto why = build_smtp(board, sc); !why.empty())
+        return why;
     if (!sc)
         return "SMTP is off or has no LAN server";
-    auto shared = std::make_shared<const smtp::SmtpServiceConfig>(std::move(*sc));
+    return publish_smtp(std::make_shared<const smtp::SmtpServiceConfig>(std::move(*sc)));
+}
+
+std::string Dataplane::rotate_tls_tickets() {
+    if (!smtp_config_ || !smtp_config_->tls_server)
+        return "STARTTLS is off";
+    auto made = tls::TlsContext::rotate_tickets(*smtp_config_->tls_server);
+    if (auto* why = std::get_if<std::string>(&made))
+        return "TLS: " + *why;
+    auto next = std::make_shared<smtp::SmtpServiceConfig>(*smtp_config_);
+    next->tls_server = std::get<std::shared_ptr<const tls::TlsContext>>(made);
+    return publish_smtp(std::move(next));
+}
+
+std::string Dataplane::publish_smtp(std::shared_ptr<const smtp::SmtpServiceConfig> shared) {
     for (auto& w : workers_) {
         if (!w->tcp || !w->tcp->smtp())
             return "the SMTP engine is not running (it starts with smtp.enabled and a LAN server)";
@@ -445,6 +496,8 @@ std::string Dataplane::set_smtp(const board::BoardProfile& board) {
         if (!w->mailbox.call(std::move(req), 1000))
             return "lcore " + std::to_string(w->lcore_id) + " did not answer";
     }
+    smtp_config_ = shared;
+    tls_server_ = shared->tls_server;
     return {};
 }
 

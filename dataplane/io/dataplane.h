@@ -78,6 +78,11 @@ class Dataplane {
     std::string set_smtp(const board::BoardProfile& board);
     // Whether the SMTP engine runs (it starts with smtp.enabled and a LAN server).
     bool smtp_running() const;
+    // A new STARTTLS ticket key for new handshakes (the current one stays
+    // valid as the previous). Error contract: "" or the reason.
+    std::string rotate_tls_tickets();
+    // What the lcores run now (null when SMTP is off).
+    std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config() const { return smtp_config_; }
     // The settings last applied per role (absent: off).
     const std::map<std::string, net::FaultSettings, std::less<>>& faults() const { return faults_; }
 
@@ -85,7 +90,16 @@ class Dataplane {
     std::string setup_port(PortInfo& info, const board::PortProfile& profile);
     std::string setup_tcp();
 
+    // The SMTP settings from `board` with its TLS context (built here, on
+    // the control thread). Error contract: "" or the reason (a certificate
+    // that does not load); `out` is then the settings without TLS.
+    std::string build_smtp(const board::BoardProfile& board,
+                           std::optional<smtp::SmtpServiceConfig>& out);
+    std::string publish_smtp(std::shared_ptr<const smtp::SmtpServiceConfig> config);
+
     board::BoardProfile board_;
+    std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config_;
+    std::shared_ptr<const tls::TlsContext> tls_server_;
     std::vector<PortInfo> ports_;
     std::vector<std::unique_ptr<WorkerState>> workers_;
     rte_mempool* pool_ = nullptr;

@@ -405,6 +405,36 @@ void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
                [&dp](const CommandArgs&) {
                    return CommandResult::success(show_tcp_connections(dp));
                }});
+    table.add({"show tls", "STARTTLS: certificates by name, policy, handshakes", {}, false,
+               [&dp](const CommandArgs&) {
+                   auto cfg = dp.smtp_config();
+                   if (!cfg || !cfg->tls_server)
+                       return CommandResult::success(
+                           "STARTTLS is off (tls.certificates, and SMTP on)\n");
+                   const auto& ctx = *cfg->tls_server;
+                   std::string out = "STARTTLS offered on port " + std::to_string(cfg->port) +
+                                     ", TLS " + ctx.server_settings().min_version + " and up" +
+                                     (cfg->proxy.session.tls_required ? ", required" : "") + "\n";
+                   for (std::size_t g = 0; g < ctx.names().size(); ++g) {
+                       std::string names;
+                       for (const auto& n : ctx.names()[g])
+                           names += (names.empty() ? "" : ", ") + n;
+                       out += "  certificate group " + std::to_string(g + 1) + ": " + names +
+                              (g == 0 ? " (default)" : "") + "\n";
+                   }
+                   std::uint64_t started = 0, established = 0, resumed = 0, failed = 0;
+                   for (const auto& w : dp.workers()) {
+                       started += w->smtp_counters.tls_started.read();
+                       established += w->smtp_counters.tls_established.read();
+                       resumed += w->smtp_counters.tls_resumed.read();
+                       failed += w->smtp_counters.tls_failed.read();
+                   }
+                   out += format_table({{"  starttls", u64(started)},
+                                        {"  established", u64(established)},
+                                        {"  resumed", u64(resumed)},
+                                        {"  failed", u64(failed)}});
+                   return CommandResult::success(out);
+               }});
     table.add({"show smtp", "SMTP sessions and message outcomes per lcore", {}, false,
                [&dp](const CommandArgs&) { return CommandResult::success(show_smtp(dp)); }});
     table.add({"show fault", "lab fault injection per port, with counts", {}, false,

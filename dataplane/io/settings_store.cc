@@ -35,6 +35,7 @@ constexpr KeyHelp kHelp[] = {
     {"smtp.banner_delay_ms", "wait before the banner; early talkers are refused"},
     {"smtp.bare_newline", "reject or normalize bare CR/LF in messages (smuggling)"},
     {"smtp.max_sessions", "concurrent senders per lcore (bounds memory)"},
+    {"smtp.idle_timeout_s", "drop a sender (or a TLS handshake) silent this long"},
     {"smtp.log_file", "one line per message and refusal (none: no file)"},
     {"peer_filter.max_entries", "list entries in all (a feed cannot exhaust memory)"},
     {"peer_filter.state_file", "where dynamic entries survive a restart (none)"},
@@ -48,15 +49,25 @@ constexpr KeyHelp kHelp[] = {
     {"peer_filter.v6_prefix_len", "IPv6 prefix a peer is counted under (64)"},
     {"peer_filter.table_size", "peers tracked per lcore (bounds memory)"},
     {"peer_filter.idle_expiry_s", "forget a quiet peer's counters after this"},
+    {"tls.certificates", "STARTTLS certificates: CERT:KEY[,CERT:KEY...] (none: no STARTTLS)"},
+    {"tls.min_version", "oldest TLS offered: 1.2 or 1.3"},
+    {"tls.ciphers", "TLS 1.2 ciphers (OpenSSL list; TLS 1.3 suites are all AEAD)"},
+    {"tls.required", "on: MAIL needs STARTTLS first (530 5.7.0)"},
+    {"tls.lan", "TLS toward the LAN server: never, opportunistic, required"},
+    {"tls.lan_ca_file", "trust anchors for the LAN server's certificate (required mode)"},
+    {"tls.lan_name", "the name the LAN server's certificate must carry (required mode)"},
+    {"tls.ticket_rotate_s", "a new session ticket key this often (the previous stays valid)"},
 };
 
 // The smtp.* keys a running engine takes for its next sessions.
 bool smtp_live(std::string_view key) {
-    constexpr std::string_view kLive[] = {"smtp.hostname",          "smtp.relay_domains",
-                                          "smtp.relay_subdomains",  "smtp.lan_server4",
-                                          "smtp.lan_server6",       "smtp.lan_port",
-                                          "smtp.max_message_bytes", "smtp.max_recipients",
-                                          "smtp.banner_delay_ms",   "smtp.bare_newline"};
+    if (key.starts_with("tls.") && key != "tls.ticket_rotate_s")
+        return true; // a new TLS context for new handshakes
+    constexpr std::string_view kLive[] = {
+        "smtp.hostname",          "smtp.relay_domains",  "smtp.relay_subdomains",
+        "smtp.lan_server4",       "smtp.lan_server6",    "smtp.lan_port",
+        "smtp.max_message_bytes", "smtp.max_recipients", "smtp.banner_delay_ms",
+        "smtp.bare_newline",      "smtp.idle_timeout_s"};
     for (auto k : kLive)
         if (k == key)
             return true;
@@ -99,7 +110,8 @@ std::string BoardSettings::set(std::string_view key, std::string_view value, boo
             return r.text;
     } else if (key == "peer_filter.auto_list_s") {
         dp_.set_auto_list_seconds(next.peer_filter_auto_list_s);
-    } else if (key != "smtp.log_file") { // the control loop follows running().smtp.log_file
+    } else if (key != "smtp.log_file" && key != "tls.ticket_rotate_s") {
+        // (the control loop follows running().smtp.log_file and the rotation period)
         *at_restart = true;
     }
     running_ = std::move(next);

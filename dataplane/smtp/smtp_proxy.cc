@@ -49,7 +49,12 @@ std::string format_log_line(const MessageLog& m) {
     s += m.client;
     s += " helo=<";
     s += m.helo;
-    s += "> from=<";
+    s += '>';
+    if (!m.tls.empty()) {
+        s += " tls=";
+        append_quoted(s, m.tls);
+    }
+    s += " from=<";
     s += m.from;
     s += "> to=";
     for (std::size_t i = 0; i < m.to.size(); ++i) {
@@ -82,14 +87,16 @@ std::string format_log_line(const MessageLog& m) {
 }
 
 Proxy::Proxy(const ProxyConfig& config, SessionPeer peer, std::uint64_t now_ms)
-    : config_(config), session_([&] {
-          SessionConfig c = config.session;
-          // The LAN server decides MAIL and every RCPT in real time, and the
-          // end of data always waits for it (Session's own rule).
-          c.mail_needs_answer = true;
-          c.rcpt_needs_answer = true;
-          return c;
-      }(), peer, now_ms),
+    : config_(config), session_(
+                           [&] {
+                               SessionConfig c = config.session;
+                               // The LAN server decides MAIL and every RCPT in real time, and the
+                               // end of data always waits for it (Session's own rule).
+                               c.mail_needs_answer = true;
+                               c.rcpt_needs_answer = true;
+                               return c;
+                           }(),
+                           peer, now_ms),
       client_address_(peer.client_address) {
     tx_.client = client_address_;
     pump(now_ms);
@@ -212,7 +219,8 @@ bool Proxy::feed_body() {
             return false;
         std::size_t n = std::min(room, body.size() - held_offset_);
         if (client_)
-            client_->body(std::span(reinterpret_cast<const std::uint8_t*>(body.data()) + held_offset_, n));
+            client_->body(
+                std::span(reinterpret_cast<const std::uint8_t*>(body.data()) + held_offset_, n));
         held_offset_ += n;
     }
     held_body_.reset();
@@ -229,6 +237,7 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
         tx_ = MessageLog{};
         tx_.client = client_address_;
         tx_.helo = helo_;
+        tx_.tls = tls_;
         tx_.id = e.message_id;
         tx_.from = e.arg;
         ensure_client(now_ms).mail(bracket(e.arg), e.params);
@@ -295,8 +304,10 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
             client_->rset();
         }
         break;
-    case EventKind::connect:
     case EventKind::starttls:
+        starttls_ = true;
+        break;
+    case EventKind::connect:
         break;
     }
 }
@@ -354,6 +365,7 @@ void Proxy::log_refusal(const Event& e) {
     m.id = e.message_id;
     m.client = client_address_;
     m.helo = helo_;
+    m.tls = tls_;
     m.from = e.message_id.empty() ? std::string() : tx_.from;
     m.status = "rejected";
     m.reply = e.reply;

@@ -47,15 +47,16 @@ struct ProxyConfig {
 // One line per message and per refused attempt, in the shape mail
 // administrators already parse (Postfix-like key=value fields).
 struct MessageLog {
-    std::string id;        // the message id ("" for a refused attempt outside a message)
-    std::string client;    // sender's address
+    std::string id;     // the message id ("" for a refused attempt outside a message)
+    std::string client; // sender's address
     std::string helo;
-    std::string from;      // reverse-path, without <>
+    std::string tls;  // "TLSv1.3 TLS_AES_256_GCM_SHA384" once STARTTLS is done, else ""
+    std::string from; // reverse-path, without <>
     std::vector<std::string> to;
     std::uint64_t size = 0;
-    std::string status;    // sent, rejected, deferred, aborted
-    Reply reply;           // what the sender was told
-    std::string detail;    // for a rejected attempt: the command
+    std::string status; // sent, rejected, deferred, aborted
+    Reply reply;        // what the sender was told
+    std::string detail; // for a rejected attempt: the command
 };
 // "id=... client=... helo=<...> from=<...> to=<a>,<b> size=N status=sent reply=\"250 ...\"".
 std::string format_log_line(const MessageLog& m);
@@ -71,6 +72,17 @@ class Proxy {
     std::string_view client_output() const { return session_.pending_output(); }
     void consume_client_output(std::size_t n) { session_.consume_output(n); }
     bool client_wants_close() const { return session_.wants_close(); }
+    // True once (then false) after the session answered STARTTLS with 220:
+    // from the end of client_output() on, both directions go through TLS,
+    // and what is left of the sender's clear input is discarded.
+    bool take_starttls() {
+        bool s = starttls_;
+        starttls_ = false;
+        return s;
+    }
+    // The handshake is done: `description` ("TLSv1.3 TLS_AES_128_GCM_SHA256")
+    // goes on every log line of the session from here on.
+    void on_tls_established(std::string description) { tls_ = std::move(description); }
 
     // --- The LAN server's side ---
     // True when a LAN connection should exist and the adapter has none open
@@ -127,6 +139,8 @@ class Proxy {
     // The current transaction, for its log line.
     std::string client_address_;
     std::string helo_;
+    std::string tls_;
+    bool starttls_ = false;
     MessageLog tx_;
     std::deque<MessageLog> logs_;
 };

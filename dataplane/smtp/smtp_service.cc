@@ -23,8 +23,7 @@ std::string address_text(const net::Ipv6Addr& a) {
 SmtpService::SmtpService(const SmtpServiceConfig& config, std::uint16_t lcore_index,
                          SmtpLogSink* sink, SmtpPeerReporter* reporter, SmtpCounters& counters)
     : config_(config), lcore_index_(lcore_index), sink_(sink), reporter_(reporter),
-      counters_(counters),
-      slots_(config.max_sessions) {
+      counters_(counters), slots_(config.max_sessions) {
     free_.reserve(slots_.size());
     for (std::size_t i = slots_.size(); i > 0; --i)
         free_.push_back(static_cast<std::uint32_t>(i - 1));
@@ -76,51 +75,136 @@ void SmtpService::drain_logs(Slot& s) {
     }
 }
 
+// Sender octets for the session: from TCP, or out of TLS once it is up
+// (records go in only as far as TLS takes them: the rest waits in
+// s.records, then in the stack, whose window closes). Into scratch_.
+std::size_t SmtpService::read_client(tcp::TcpStack& stack, Slot& s, std::size_t want) {
+    if (!s.tls)
+        return stack.receive(s.client, std::span(scratch_.data(), want));
+    for (;;) {
+        if (s.records.empty()) {
+            std::size_t n = stack.receive(s.client, scratch_);
+            if (n == 0)
+                break;
+            s.records.assign(reinterpret_cast<const char*>(scratch_.data()), n);
+        }
+        std::size_t took = s.tls->feed(
+            std::span(reinterpret_cast<const std::uint8_t*>(s.records.data()), s.records.size()));
+        s.records.erase(0, took);
+        if (took == 0)
+            break;
+    }
+    return s.tls->read(std::span(scratch_.data(), want));
+}
+
+// TLS records for the sender (handshake, replies, alerts) onto TCP.
+bool SmtpService::flush_tls(tcp::TcpStack& stack, Slot& s) {
+    std::string_view out = s.tls->pending_output();
+    if (out.empty())
+        return false;
+    std::size_t n = stack.send(
+        s.client, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
+    s.tls->consume_output(n);
+    return n != 0;
+}
+
+// The sender's side: TCP (and TLS after STARTTLS) <-> session.
+bool SmtpService::serve_client(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
+    Proxy& p = *s.proxy;
+    bool moved = false;
+    // RFC 3207: the 220 to STARTTLS went out in clear; TLS takes the stream.
+    if (s.tls_pending && p.client_output().empty()) {
+        s.tls_pending = false;
+        s.tls = std::make_unique<tls::TlsStream>(config_.tls_server);
+        moved = true;
+    }
+    while (!s.tls_pending) {
+        std::size_t room = p.client_input_room();
+        if (room == 0)
+            break;
+        if (s.unread.empty()) {
+            std::size_t n = read_client(stack, s, std::min(room, scratch_.size()));
+            if (n == 0)
+                break;
+            s.unread.assign(reinterpret_cast<const char*>(scratch_.data()), n);
+        }
+        std::size_t used = p.on_client_input(
+            std::span(reinterpret_cast<const std::uint8_t*>(s.unread.data()), s.unread.size()),
+            now_ms);
+        s.unread.erase(0, used);
+        moved = moved || used != 0;
+        if (p.take_starttls()) {
+            // RFC 3207 5: what the sender wrote after STARTTLS before seeing
+            // the 220 (the CVE-2011-0411 injection) is dropped, never run.
+            s.unread.clear();
+            s.tls_pending = config_.tls_server != nullptr;
+            counters_.tls_started.add();
+            break;
+        }
+        if (used == 0)
+            break;
+    }
+    // Replies: in clear, or through TLS once the handshake is done.
+    std::string_view out = p.client_output();
+    if (!out.empty() && !s.tls) {
+        std::size_t n = stack.send(
+            s.client, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
+        p.consume_client_output(n);
+        moved = moved || n != 0;
+    } else if (!out.empty() && s.tls->handshake_done()) {
+        std::size_t n =
+            s.tls->write(std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
+        p.consume_client_output(n);
+        moved = moved || n != 0;
+    }
+    if (s.tls) {
+        moved = flush_tls(stack, s) || moved;
+        if (s.tls->handshake_done() && !s.tls_reported) {
+            s.tls_reported = true;
+            counters_.tls_established.add();
+            if (s.tls->resumed())
+                counters_.tls_resumed.add();
+            p.on_tls_established(s.tls->protocol() + " " + s.tls->cipher());
+        }
+        if (s.tls->failed() && !s.client_closed_by_us) {
+            // A broken handshake or record: no SMTP reply can reach the
+            // sender any more; the alert (if any) went out, the connection closes.
+            counters_.tls_failed.add();
+            s.client_closed_by_us = true;
+            p.on_client_closed(now_ms);
+            stack.close(s.client);
+            return true;
+        }
+    }
+    bool tls_drained = !s.tls || s.records.empty();
+    if (s.client_eof && s.unread.empty() && tls_drained && stack.readable(s.client) == 0 &&
+        !p.session().suspended() && !p.client_wants_close()) {
+        p.on_client_closed(now_ms); // nothing more will come
+        moved = true;
+    }
+    // A session that ends during the handshake (its idle timer) has no way
+    // to tell the sender: its reply cannot be encrypted yet. Just close.
+    bool unsendable = s.tls && !s.tls->handshake_done();
+    if (p.client_wants_close() && (p.client_output().empty() || unsendable) &&
+        !s.client_closed_by_us) {
+        if (s.tls && s.tls->handshake_done()) {
+            s.tls->shutdown(); // close_notify, then FIN
+            flush_tls(stack, s);
+        }
+        s.client_closed_by_us = true;
+        stack.close(s.client);
+    }
+    return moved;
+}
+
 // Moves octets until nothing moves: sender -> session, replies -> sender,
 // LAN connection wishes, client commands -> LAN, LAN replies -> client.
 void SmtpService::serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
     Proxy& p = *s.proxy;
     for (int round = 0; round < 64; ++round) {
         bool moved = false;
-        // Sender input, as far as the session takes it.
-        if (!s.client_gone) {
-            for (;;) {
-                std::size_t room = p.client_input_room();
-                if (room == 0)
-                    break;
-                if (s.unread.empty()) {
-                    std::size_t want = std::min(room, scratch_.size());
-                    std::size_t n = stack.receive(s.client, std::span(scratch_.data(), want));
-                    if (n == 0)
-                        break;
-                    s.unread.assign(reinterpret_cast<const char*>(scratch_.data()), n);
-                }
-                std::size_t used = p.on_client_input(
-                    std::span(reinterpret_cast<const std::uint8_t*>(s.unread.data()),
-                              s.unread.size()),
-                    now_ms);
-                s.unread.erase(0, used);
-                moved = moved || used != 0;
-                if (used == 0)
-                    break;
-            }
-            std::string_view out = p.client_output();
-            if (!out.empty()) {
-                std::size_t n = stack.send(
-                    s.client, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
-                p.consume_client_output(n);
-                moved = moved || n != 0;
-            }
-            if (s.client_eof && s.unread.empty() && stack.readable(s.client) == 0 &&
-                !p.session().suspended() && !p.client_wants_close()) {
-                p.on_client_closed(now_ms); // nothing more will come
-                moved = true;
-            }
-            if (p.client_wants_close() && p.client_output().empty() && !s.client_closed_by_us) {
-                s.client_closed_by_us = true;
-                stack.close(s.client);
-            }
-        }
+        if (!s.client_gone)
+            moved = serve_client(stack, s, now_ms) || moved;
         // The LAN side.
         if (p.lan_connect_wanted()) {
             std::size_t index = static_cast<std::size_t>(&s - slots_.data());
@@ -151,8 +235,9 @@ void SmtpService::serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
             }
             std::string_view out = p.lan_output();
             if (!out.empty()) {
-                std::size_t sent = stack.send(
-                    s.lan, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
+                std::size_t sent =
+                    stack.send(s.lan, std::span(reinterpret_cast<const std::uint8_t*>(out.data()),
+                                                out.size()));
                 p.consume_lan_output(sent);
                 moved = moved || sent != 0;
             }
@@ -176,8 +261,11 @@ void SmtpService::release_if_done(tcp::TcpStack& stack, Slot& s) {
     stack.set_user(s.client, 0); // later events of the connection find no session
     drain_logs(s);
     s.proxy.reset();
+    s.tls.reset();
     s.unread.clear();
     s.unread.shrink_to_fit();
+    s.records.clear();
+    s.records.shrink_to_fit();
     free_.push_back(static_cast<std::uint32_t>(&s - slots_.data()));
     --active_;
 }

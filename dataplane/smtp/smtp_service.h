@@ -27,6 +27,8 @@
 #include "net/counters.h"
 #include "smtp/smtp_proxy.h"
 #include "tcp/tcp_stack.h"
+#include "tls/tls_context.h"
+#include "tls/tls_stream.h"
 
 namespace smtpgw::smtp {
 
@@ -40,6 +42,9 @@ struct SmtpServiceConfig {
     // Concurrent sender sessions on this lcore: each holds a session, a
     // client and their buffers (about 100 KiB at most), so this bounds memory.
     std::size_t max_sessions = 2048;
+    // STARTTLS (RFC 3207): offered when set. Shared, immutable; a reload
+    // sends a new one (sessions keep the one they started with).
+    std::shared_ptr<const tls::TlsContext> tls_server;
 };
 
 // Where log lines go (the adapter queues them for the control plane).
@@ -69,6 +74,10 @@ struct SmtpCounters {
     net::Counter lan_connects;
     net::Counter lan_connect_failures;
     net::Counter log_lines_dropped; // the log sink was full
+    net::Counter tls_started;       // STARTTLS answered 220
+    net::Counter tls_established;   // handshakes completed
+    net::Counter tls_resumed;       // ... of which resumed a session (ticket)
+    net::Counter tls_failed;        // handshakes or records that failed: connection closed
 };
 
 class SmtpService final : public tcp::StreamHandler {
@@ -101,9 +110,18 @@ class SmtpService final : public tcp::StreamHandler {
         net::Ipv6Addr peer; // the sender (v4-mapped for IPv4)
         std::string unread; // sender octets received but not yet taken by the session
         std::uint64_t expiry_ms = 0;
+        // After STARTTLS: pending until the 220 is out in clear, then the
+        // stream every sender octet goes through.
+        bool tls_pending = false;
+        bool tls_reported = false;
+        std::unique_ptr<tls::TlsStream> tls;
+        std::string records; // sender records received but not yet taken by TLS
     };
     void accept(tcp::TcpStack& stack, tcp::ConnRef c, std::uint64_t now_ns);
     void serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
+    bool serve_client(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
+    std::size_t read_client(tcp::TcpStack& stack, Slot& s, std::size_t want);
+    bool flush_tls(tcp::TcpStack& stack, Slot& s);
     void drain_logs(Slot& s);
     void release_if_done(tcp::TcpStack& stack, Slot& s);
 
