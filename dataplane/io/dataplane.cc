@@ -449,6 +449,19 @@ std::string Dataplane::build_smtp(const board::BoardProfile& board,
     if (!out)
         return {};
     const board::TlsProfile& t = board.tls;
+    // Toward the LAN server (the client side needs no certificate of ours).
+    if (t.lan != "never") {
+        tls::TlsClientSettings cs;
+        cs.mode = t.lan == "required" ? tls::LanTlsMode::required : tls::LanTlsMode::opportunistic;
+        cs.ca_file = t.lan_ca_file;
+        cs.verify_name = t.lan_name;
+        auto client = tls::TlsContext::make_client(cs);
+        if (auto* why = std::get_if<std::string>(&client))
+            return "TLS toward the LAN server: " + *why;
+        out->tls_client = std::get<std::shared_ptr<const tls::TlsContext>>(client);
+        out->proxy.client.tls =
+            t.lan == "required" ? smtp::LanTls::required : smtp::LanTls::opportunistic;
+    }
     if (t.certificates.empty())
         return t.required ? "tls.required needs tls.certificates" : "";
     tls::TlsServerSettings ts;

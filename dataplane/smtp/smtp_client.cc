@@ -70,7 +70,8 @@ bool parse_reply_line(std::string_view line, std::uint16_t& code, bool& last,
     for (int i = 0; i < 3; ++i)
         if (!std::isdigit(static_cast<unsigned char>(line[i])))
             return false;
-    code = static_cast<std::uint16_t>((line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0'));
+    code =
+        static_cast<std::uint16_t>((line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0'));
     if (code < 200 || code > 599 || line[1] > '5')
         return false;
     if (line.size() == 3) {
@@ -99,7 +100,9 @@ void Client::consume_output(std::size_t n) {
     }
 }
 
-std::uint64_t Client::next_expiry() const { return closed_ ? UINT64_MAX : deadline_ms_; }
+std::uint64_t Client::next_expiry() const {
+    return closed_ ? UINT64_MAX : deadline_ms_;
+}
 
 void Client::push_result(Step step, UpstreamReply r, std::size_t rcpt, bool synthetic) {
     if (step == Step::message) {
@@ -210,11 +213,7 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
             fail_all(451, "4.4.1", "LAN mail server refused the connection");
             return;
         }
-        phase_ = Phase::ehlo;
-        out_ += "EHLO ";
-        out_ += config_.helo_name;
-        out_ += "\r\n";
-        deadline_ms_ = now_ms + config_.command_timeout_ms;
+        send_ehlo(now_ms);
         return;
     case Phase::ehlo:
         if (!ok && r.code >= 500) { // RFC 5321 3.2: fall back to HELO
@@ -252,9 +251,26 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
             else if (equal_ignoring_ascii_case(kw, "SIZE") && l.size() > 5)
                 caps_.size = std::strtoull(std::string(l.substr(5)).c_str(), nullptr, 10);
         }
-        phase_ = Phase::ready;
+        ready_after_ehlo(now_ms);
+        return;
+    case Phase::starttls:
+        if (r.code == 220) {
+            // RFC 3207 4: TLS starts right after the 220; nothing is sent
+            // until the handshake is done.
+            phase_ = Phase::handshake;
+            starttls_ = true;
+            deadline_ms_ = now_ms + config_.command_timeout_ms;
+            return;
+        }
+        if (config_.tls == LanTls::required) {
+            fail_all(451, "4.7.5", "the LAN mail server refused STARTTLS");
+            return;
+        }
+        phase_ = Phase::ready; // opportunistic: on in clear
         send_next(now_ms);
         return;
+    case Phase::handshake:
+        return; // nothing is expected in clear now
     case Phase::helo:
         if (!ok) {
             results_.push_back(ClientResult{Step::ehlo, r, 0, false});
@@ -262,8 +278,7 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
             return;
         }
         caps_ = Capabilities{};
-        phase_ = Phase::ready;
-        send_next(now_ms);
+        ready_after_ehlo(now_ms);
         return;
     case Phase::ready:
     case Phase::body:
@@ -313,12 +328,57 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
     send_next(now_ms);
 }
 
+void Client::send_ehlo(std::uint64_t now_ms) {
+    phase_ = Phase::ehlo;
+    out_ += "EHLO ";
+    out_ += config_.helo_name;
+    out_ += "\r\n";
+    deadline_ms_ = now_ms + config_.command_timeout_ms;
+}
+
+// After EHLO (or HELO): STARTTLS first when wanted and not done yet.
+void Client::ready_after_ehlo(std::uint64_t now_ms) {
+    if (!tls_active_ && config_.tls != LanTls::never) {
+        if (caps_.starttls) {
+            phase_ = Phase::starttls;
+            out_ += "STARTTLS\r\n";
+            deadline_ms_ = now_ms + config_.command_timeout_ms;
+            return;
+        }
+        if (config_.tls == LanTls::required) {
+            fail_all(451, "4.7.5", "the LAN mail server does not offer STARTTLS");
+            return;
+        }
+    }
+    phase_ = Phase::ready;
+    send_next(now_ms);
+}
+
+void Client::on_tls_established(std::uint64_t now_ms) {
+    if (phase_ != Phase::handshake)
+        return;
+    tls_active_ = true;
+    caps_ = Capabilities{};
+    send_ehlo(now_ms); // RFC 3207 4.2: what the server said before TLS is forgotten
+}
+
+void Client::on_tls_failed(std::uint64_t now_ms) {
+    (void)now_ms;
+    if (closed_)
+        return;
+    fail_all(451, "4.7.5", "TLS toward the LAN mail server failed");
+}
+
 void Client::send_next(std::uint64_t now_ms) {
     prepare_queued();
     while (!waiting_ && !closed_ && phase_ == Phase::ready && !queue_.empty() &&
-           queue_.front().line.size() == 1 && queue_.front().line[0] == kRefusedUtf8) { // MAIL needing SMTPUTF8 the server lacks
-        results_.push_back(ClientResult{
-            Step::mail, {550, "5.6.7", "the LAN mail server cannot take SMTPUTF8 mail", {}}, 0, true});
+           queue_.front().line.size() == 1 &&
+           queue_.front().line[0] == kRefusedUtf8) { // MAIL needing SMTPUTF8 the server lacks
+        results_.push_back(
+            ClientResult{Step::mail,
+                         {550, "5.6.7", "the LAN mail server cannot take SMTPUTF8 mail", {}},
+                         0,
+                         true});
         queue_.pop_front();
     }
     if (waiting_ || closed_ || phase_ != Phase::ready || queue_.empty())
@@ -368,7 +428,8 @@ std::string Client::filter_rcpt_params(std::string_view params) const {
 
 void Client::mail(std::string_view path, std::string_view params) {
     if (closed_) {
-        results_.push_back(ClientResult{Step::mail, {451, "4.4.1", "LAN mail server unavailable", {}}, 0, true});
+        results_.push_back(
+            ClientResult{Step::mail, {451, "4.4.1", "LAN mail server unavailable", {}}, 0, true});
         return;
     }
     rcpts_ = 0;
@@ -382,7 +443,8 @@ void Client::mail(std::string_view path, std::string_view params) {
 
 void Client::rcpt(std::string_view path, std::string_view params) {
     if (closed_) {
-        results_.push_back(ClientResult{Step::rcpt, {451, "4.4.1", "LAN mail server unavailable", {}}, rcpts_, true});
+        results_.push_back(ClientResult{
+            Step::rcpt, {451, "4.4.1", "LAN mail server unavailable", {}}, rcpts_, true});
         return;
     }
     Pending p{Step::rcpt, std::string(path), rcpts_++};

@@ -41,14 +41,22 @@ struct UpstreamReply {
     std::vector<std::string> lines; // every line's text (after "250-"/"250 ")
 };
 
+// STARTTLS toward the LAN server (RFC 3207).
+enum class LanTls : std::uint8_t {
+    never,         // plain SMTP
+    opportunistic, // when the server offers it; a refused STARTTLS goes on in clear
+    required,      // STARTTLS or nothing: every step fails 451 4.7.5 without it
+};
+
 struct ClientConfig {
     std::string helo_name = "smtpgw.invalid";
+    LanTls tls = LanTls::never;
     // RFC 5321 4.5.3.2 gives minutes; the LAN server is one hop away and the
     // sender is waiting on each step, so a stuck server is given up sooner
     // and the sender gets a 4xx it will retry.
     std::uint64_t greeting_timeout_ms = 30000;
-    std::uint64_t command_timeout_ms = 30000;    // MAIL, RCPT, DATA, RSET, EHLO
-    std::uint64_t data_end_timeout_ms = 120000;  // the reply to the final dot (scanning, disks)
+    std::uint64_t command_timeout_ms = 30000;   // MAIL, RCPT, DATA, RSET, EHLO
+    std::uint64_t data_end_timeout_ms = 120000; // the reply to the final dot (scanning, disks)
     // Bounds on what the server sends (RFC 5321 4.5.3.1.5 says 512 per line).
     std::size_t max_reply_line = 2048;
     std::size_t max_reply_lines = 64;
@@ -107,13 +115,36 @@ class Client {
     void rset();
     void quit();
 
+    // STARTTLS: true once (then false) after the server's 220 to it; the
+    // owner then flushes pending_output() in clear, runs the TLS handshake
+    // on the connection and calls on_tls_established() (then EHLO goes again,
+    // RFC 3207 4.2), or on_tls_failed() (every step fails with 451 4.7.5).
+    bool take_starttls() {
+        bool s = starttls_;
+        starttls_ = false;
+        return s;
+    }
+    void on_tls_established(std::uint64_t now_ms);
+    void on_tls_failed(std::uint64_t now_ms);
+    bool tls_active() const { return tls_active_; }
+
     bool poll_result(ClientResult& out);
     bool closed() const { return closed_; }
     bool wants_close() const { return wants_close_; }
     const Capabilities& capabilities() const { return caps_; }
 
   private:
-    enum class Phase : std::uint8_t { connecting, greeting, ehlo, helo, ready, body, closed };
+    enum class Phase : std::uint8_t {
+        connecting,
+        greeting,
+        ehlo,
+        helo,
+        starttls,
+        handshake,
+        ready,
+        body,
+        closed
+    };
     struct Pending {
         Step step;
         std::string line; // the command, CRLF included ("" for the message step)
@@ -121,6 +152,8 @@ class Client {
     };
 
     void send_next(std::uint64_t now_ms);
+    void send_ehlo(std::uint64_t now_ms);
+    void ready_after_ehlo(std::uint64_t now_ms);
     void prepare_queued();
     void on_reply(const UpstreamReply& r, std::uint64_t now_ms);
     void fail_all(std::uint16_t code, const char* enhanced, const char* text);
@@ -132,18 +165,19 @@ class Client {
     ClientConfig config_;
     Capabilities caps_;
     Phase phase_ = Phase::connecting;
+    bool starttls_ = false, tls_active_ = false;
     bool closed_ = false, wants_close_ = false;
-    std::deque<Pending> queue_;   // commands not yet sent
-    bool waiting_ = false;        // a command is outstanding
+    std::deque<Pending> queue_; // commands not yet sent
+    bool waiting_ = false;      // a command is outstanding
     Pending outstanding_;
     std::uint64_t deadline_ms_ = UINT64_MAX;
 
     // The body: stuffed into out_ once the server said 354.
     bool data_sent_ = false, data_ok_ = false, body_ended_ = false, body_dropped_ = false;
     bool at_line_start_ = true;
-    bool message_owed_ = false; // data() was called and the message's result is not out yet
-    std::uint64_t now_ms_ = 0;  // the latest time given (calls without a clock use it)
-    std::string held_body_; // canonical octets before the 354
+    bool message_owed_ = false;  // data() was called and the message's result is not out yet
+    std::uint64_t now_ms_ = 0;   // the latest time given (calls without a clock use it)
+    std::string held_body_;      // canonical octets before the 354
     UpstreamReply data_refusal_; // the reply that refused DATA: the message's result
     std::size_t rcpts_ = 0;
 

@@ -140,6 +140,18 @@ void Proxy::on_lan_closed(std::uint64_t now_ms) {
     pump(now_ms);
 }
 
+void Proxy::on_lan_tls_established(std::uint64_t now_ms) {
+    if (client_)
+        client_->on_tls_established(now_ms);
+    pump(now_ms);
+}
+
+void Proxy::on_lan_tls_failed(std::uint64_t now_ms) {
+    if (client_)
+        client_->on_tls_failed(now_ms);
+    pump(now_ms);
+}
+
 std::string_view Proxy::lan_output() const {
     return client_ ? client_->pending_output() : std::string_view{};
 }

@@ -94,6 +94,12 @@ class Proxy {
     void on_lan_input(std::span<const std::uint8_t> in, std::uint64_t now_ms);
     // The LAN connection is gone (closed, reset, refused, timed out).
     void on_lan_closed(std::uint64_t now_ms);
+    // STARTTLS toward the LAN server (Client::take_starttls()): true once
+    // when the owner must start TLS on the LAN connection after flushing
+    // lan_output(); then on_lan_tls_established() or on_lan_tls_failed().
+    bool lan_take_starttls() { return client_ && client_->take_starttls(); }
+    void on_lan_tls_established(std::uint64_t now_ms);
+    void on_lan_tls_failed(std::uint64_t now_ms);
     std::string_view lan_output() const;
     void consume_lan_output(std::size_t n);
     bool lan_wants_close() const { return client_ && client_->wants_close(); }

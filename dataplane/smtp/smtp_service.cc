@@ -197,6 +197,93 @@ bool SmtpService::serve_client(tcp::TcpStack& stack, Slot& s, std::uint64_t now_
     return moved;
 }
 
+// The LAN side: TCP (and TLS after STARTTLS, as the client) <-> the proxy's client.
+bool SmtpService::serve_lan(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
+    Proxy& p = *s.proxy;
+    bool moved = false;
+    auto bytes = [](std::string_view v) {
+        return std::span(reinterpret_cast<const std::uint8_t*>(v.data()), v.size());
+    };
+    if (s.lan_tls_pending && p.lan_output().empty()) { // STARTTLS went out in clear
+        s.lan_tls_pending = false;
+        s.lan_tls = std::make_unique<tls::TlsStream>(config_.tls_client);
+        s.lan_tls_reported = false;
+        moved = true;
+    }
+    if (!s.lan_tls) {
+        std::size_t n;
+        while (!s.lan_tls_pending && (n = stack.receive(s.lan, scratch_)) != 0) {
+            p.on_lan_input(std::span(scratch_.data(), n), now_ms);
+            moved = true;
+            if (p.lan_take_starttls()) { // RFC 3207: nothing more in clear
+                if (config_.tls_client)
+                    s.lan_tls_pending = true;
+                else
+                    p.on_lan_tls_failed(now_ms);
+            }
+        }
+    } else {
+        for (;;) {
+            if (s.lan_records.empty()) {
+                std::size_t n = stack.receive(s.lan, scratch_);
+                if (n == 0)
+                    break;
+                s.lan_records.assign(reinterpret_cast<const char*>(scratch_.data()), n);
+            }
+            std::size_t took = s.lan_tls->feed(bytes(s.lan_records));
+            s.lan_records.erase(0, took);
+            moved = moved || took != 0;
+            if (took == 0)
+                break;
+        }
+        if (s.lan_tls->handshake_done() && !s.lan_tls_reported) {
+            s.lan_tls_reported = true;
+            counters_.lan_tls_established.add();
+            p.on_lan_tls_established(now_ms); // EHLO again, inside TLS
+        }
+        std::size_t n;
+        while ((n = s.lan_tls->read(scratch_)) != 0) {
+            p.on_lan_input(std::span(scratch_.data(), n), now_ms);
+            moved = true;
+        }
+    }
+    std::string_view out = p.lan_output();
+    if (!out.empty() && !s.lan_tls) {
+        std::size_t sent = stack.send(s.lan, bytes(out));
+        p.consume_lan_output(sent);
+        moved = moved || sent != 0;
+    } else if (!out.empty() && s.lan_tls->handshake_done()) {
+        std::size_t took = s.lan_tls->write(bytes(out));
+        p.consume_lan_output(took);
+        moved = moved || took != 0;
+    }
+    if (s.lan_tls) {
+        std::string_view records = s.lan_tls->pending_output();
+        if (!records.empty()) {
+            std::size_t sent = stack.send(s.lan, bytes(records));
+            s.lan_tls->consume_output(sent);
+            moved = moved || sent != 0;
+        }
+        if (s.lan_tls->failed() && !s.lan_closed_by_us) {
+            counters_.lan_tls_failed.add();
+            p.on_lan_tls_failed(now_ms); // every step gets 451 4.7.5
+            s.lan_closed_by_us = true;
+            stack.close(s.lan);
+            return true;
+        }
+    }
+    if (p.lan_wants_close() && p.lan_output().empty() && !s.lan_closed_by_us) {
+        if (s.lan_tls && s.lan_tls->handshake_done()) {
+            s.lan_tls->shutdown();
+            std::string_view records = s.lan_tls->pending_output();
+            s.lan_tls->consume_output(stack.send(s.lan, bytes(records)));
+        }
+        s.lan_closed_by_us = true;
+        stack.close(s.lan);
+    }
+    return moved;
+}
+
 // Moves octets until nothing moves: sender -> session, replies -> sender,
 // LAN connection wishes, client commands -> LAN, LAN replies -> client.
 void SmtpService::serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
@@ -214,6 +301,9 @@ void SmtpService::serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
             bool v6 = info && !info->tuple.local.is_v4_mapped() && config_.has_v6;
             p.on_lan_opening();
             s.lan_closed_by_us = false;
+            s.lan_tls.reset(); // a new connection starts in clear
+            s.lan_tls_pending = false;
+            s.lan_records.clear();
             s.lan = v6 ? stack.connect(config_.local6, config_.lan6, config_.lan_port, *this,
                                        now_ms * 1'000'000)
                        : stack.connect(config_.local4, config_.lan4, config_.lan_port, *this,
@@ -227,25 +317,8 @@ void SmtpService::serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms) {
             }
             moved = true;
         }
-        if (!(s.lan == kNoConn)) {
-            std::size_t n;
-            while ((n = stack.receive(s.lan, scratch_)) != 0) {
-                p.on_lan_input(std::span(scratch_.data(), n), now_ms);
-                moved = true;
-            }
-            std::string_view out = p.lan_output();
-            if (!out.empty()) {
-                std::size_t sent =
-                    stack.send(s.lan, std::span(reinterpret_cast<const std::uint8_t*>(out.data()),
-                                                out.size()));
-                p.consume_lan_output(sent);
-                moved = moved || sent != 0;
-            }
-            if (p.lan_wants_close() && p.lan_output().empty() && !s.lan_closed_by_us) {
-                s.lan_closed_by_us = true;
-                stack.close(s.lan);
-            }
-        }
+        if (!(s.lan == kNoConn))
+            moved = serve_lan(stack, s, now_ms) || moved;
         if (!moved)
             break;
     }
@@ -266,6 +339,9 @@ void SmtpService::release_if_done(tcp::TcpStack& stack, Slot& s) {
     s.unread.shrink_to_fit();
     s.records.clear();
     s.records.shrink_to_fit();
+    s.lan_tls.reset();
+    s.lan_records.clear();
+    s.lan_records.shrink_to_fit();
     free_.push_back(static_cast<std::uint32_t>(&s - slots_.data()));
     --active_;
 }

@@ -45,6 +45,8 @@ struct SmtpServiceConfig {
     // STARTTLS (RFC 3207): offered when set. Shared, immutable; a reload
     // sends a new one (sessions keep the one they started with).
     std::shared_ptr<const tls::TlsContext> tls_server;
+    // STARTTLS toward the LAN server (proxy.client.tls says when).
+    std::shared_ptr<const tls::TlsContext> tls_client;
 };
 
 // Where log lines go (the adapter queues them for the control plane).
@@ -78,6 +80,8 @@ struct SmtpCounters {
     net::Counter tls_established;   // handshakes completed
     net::Counter tls_resumed;       // ... of which resumed a session (ticket)
     net::Counter tls_failed;        // handshakes or records that failed: connection closed
+    net::Counter lan_tls_established; // STARTTLS toward the LAN server completed
+    net::Counter lan_tls_failed;      // ... failed (the sender got 451 4.7.5)
 };
 
 class SmtpService final : public tcp::StreamHandler {
@@ -116,12 +120,18 @@ class SmtpService final : public tcp::StreamHandler {
         bool tls_reported = false;
         std::unique_ptr<tls::TlsStream> tls;
         std::string records; // sender records received but not yet taken by TLS
+        // The same toward the LAN server, as its TLS client.
+        bool lan_tls_pending = false;
+        bool lan_tls_reported = false;
+        std::unique_ptr<tls::TlsStream> lan_tls;
+        std::string lan_records;
     };
     void accept(tcp::TcpStack& stack, tcp::ConnRef c, std::uint64_t now_ns);
     void serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
     bool serve_client(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
     std::size_t read_client(tcp::TcpStack& stack, Slot& s, std::size_t want);
     bool flush_tls(tcp::TcpStack& stack, Slot& s);
+    bool serve_lan(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
     void drain_logs(Slot& s);
     void release_if_done(tcp::TcpStack& stack, Slot& s);
 

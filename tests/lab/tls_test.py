@@ -98,11 +98,11 @@ def s_client(args, lines, timeout=30):
     return labtool.lab_exec("wan", ["sh", "-c", cmd], timeout=timeout, check=False)
 
 
-def lan_file_with(tag, timeout=30):
+def lan_file_with(tag, timeout=30, folder=LAN_MAIL):
     found = []
 
     def seen():
-        for f in glob.glob(os.path.join(LAN_MAIL, "*.eml")):
+        for f in glob.glob(os.path.join(folder, "*.eml")):
             with open(f, "rb") as fh:
                 data = fh.read()
             if tag.encode() in data:
@@ -240,6 +240,89 @@ with smtplib.SMTP("203.0.113.10", 25, timeout=30) as s:
                 self.assertRegex(f.read(), r"TLS connection established to 203\.0\.113\.1")
         finally:
             labtool.run([LAB_POSTFIX, "stop", "wan"], check=False)
+
+
+class TlsTowardTheLan(unittest.TestCase):
+    """Postfix as the LAN server, offering STARTTLS with a certificate made
+    here for lan-mail.example.com; the gateway is its TLS client."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = "/run/smtpgw-lab-postfix-tls"
+        os.makedirs(cls.dir, exist_ok=True)
+        cls.cert, cls.key = cls.dir + "/lan.crt", cls.dir + "/lan.key"
+        labtool.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                     "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                     "/CN=lan-mail.example.com", "-addext", "subjectAltName=DNS:lan-mail.example.com",
+                     "-keyout", cls.key, "-out", cls.cert])
+        os.chmod(cls.key, 0o644)  # Postfix reads it as root; the folder is root's
+        labtool.run([labtool.LAB, "lan-server", "stop"])
+        labtool.run([LAB_POSTFIX, "start", "lan", "--smtpd-tls", f"{cls.cert}:{cls.key}"], timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        labtool.run([LAB_POSTFIX, "stop", "lan"], check=False)
+        labtool.run([labtool.LAB, "lan-server", "start"], check=False)
+        for f in (cls.cert, cls.key):
+            if os.path.exists(f):
+                os.unlink(f)
+
+    def tearDown(self):
+        labtool.cli("set", "tls.lan", "opportunistic")
+        labtool.cli("set", "tls.lan_ca_file", "none")
+        labtool.cli("set", "tls.lan_name", "none")
+
+    def send(self, tag):
+        body = f"Subject: {tag}\r\nFrom: <sender@example.org>\r\n\r\ntoward the LAN over TLS\r\n"
+        send = r'''
+import smtplib, sys
+try:
+    with smtplib.SMTP("203.0.113.1", 25, timeout=30) as s:
+        s.sendmail("sender@example.org", ["someone@example.com"], sys.stdin.buffer.read())
+    print("250")
+except smtplib.SMTPResponseException as e:
+    print(e.smtp_code, e.smtp_error.decode())
+except smtplib.SMTPRecipientsRefused as e:
+    print(list(e.recipients.values())[0][0], list(e.recipients.values())[0][1].decode())
+'''
+        return body, labtool.lab_exec("wan", [labtool.PY, "-c", send], input=body, timeout=60).stdout
+
+    def maillog(self):
+        path = labtool.run([LAB_POSTFIX, "postconf", "lan", "-h", "maillog_file"]).stdout.strip()
+        with open(path) as f:
+            return f.read()
+
+    def test_required_and_verified_delivers_over_tls(self):
+        labtool.cli("set", "tls.lan_ca_file", self.cert)
+        labtool.cli("set", "tls.lan_name", "lan-mail.example.com")
+        labtool.cli("set", "tls.lan", "required")
+        tag = f"lan-tls-{time.time_ns()}"
+        body, said = self.send(tag)
+        self.assertTrue(said.startswith("250"), said)
+        got = lan_file_with(tag, folder="/run/smtpgw-lab-postfix/postfix-lan/mail")
+        self.assertEqual(got, body.encode())
+        self.assertRegex(self.maillog(), r"TLS connection established from unknown\[198\.51\.100\.1\]")
+
+    def test_opportunistic_by_default_encrypts_without_checking(self):
+        before = self.maillog().count("TLS connection established from")
+        tag = f"lan-tls-opp-{time.time_ns()}"
+        body, said = self.send(tag)
+        self.assertTrue(said.startswith("250"), said)
+        lan_file_with(tag, folder="/run/smtpgw-lab-postfix/postfix-lan/mail")
+        self.assertEqual(self.maillog().count("TLS connection established from"), before + 1)
+
+    def test_required_with_the_wrong_name_refuses_with_451_and_delivers_nothing(self):
+        labtool.cli("set", "tls.lan_ca_file", self.cert)
+        labtool.cli("set", "tls.lan_name", "other.example.com")
+        labtool.cli("set", "tls.lan", "required")
+        tag = f"lan-tls-bad-{time.time_ns()}"
+        _, said = self.send(tag)
+        self.assertTrue(said.startswith("451"), said)
+        self.assertIn("4.7.5", said)
+        time.sleep(1)
+        for f in glob.glob("/run/smtpgw-lab-postfix/postfix-lan/mail/*.eml"):
+            with open(f, "rb") as fh:
+                self.assertNotIn(tag.encode(), fh.read())
 
 
 if __name__ == "__main__":

@@ -230,3 +230,100 @@ TEST(SmtpClient, ARefusedDataIsTheMessagesResultAtTheEndOfTheBody) {
     CHECK_TRUE(r[0].step == Step::message && r[0].reply.code == 451 && !r[0].synthetic);
     CHECK_TRUE(take_output(c).find("dropped") == std::string::npos);
 }
+
+// --- STARTTLS toward the LAN server (RFC 3207) ---
+
+namespace {
+
+struct TlsRun {
+    std::string before;     // what went out in clear after the EHLO reply
+    bool starttls = false;  // take_starttls() said so
+    std::string after;      // what went out after the handshake
+    std::vector<ClientResult> results;
+};
+
+// A client in `mode` whose server answers EHLO with `ehlo` and STARTTLS with
+// `starttls_reply`; `handshake_ok` decides how the TLS layer ends; then one
+// MAIL is asked for.
+TlsRun run_tls(LanTls mode, std::string_view ehlo, std::string_view starttls_reply,
+               bool handshake_ok) {
+    ClientConfig cfg;
+    cfg.tls = mode;
+    Client c(cfg, 0);
+    c.on_connected(0);
+    c.on_input(bytes("220 lan ESMTP\r\n"), 0);
+    take_output(c); // EHLO
+    c.mail("<a@example.org>", "");
+    c.on_input(bytes(ehlo), 0);
+    TlsRun r;
+    r.before = take_output(c);
+    if (r.before == "STARTTLS\r\n") {
+        c.on_input(bytes(starttls_reply), 0);
+        r.starttls = c.take_starttls();
+        CHECK_FALSE(c.take_starttls()); // once
+        r.before += take_output(c);
+        if (r.starttls) {
+            if (handshake_ok)
+                c.on_tls_established(1);
+            else
+                c.on_tls_failed(1);
+            r.after = take_output(c);
+            if (r.after == "EHLO smtpgw.invalid\r\n") {
+                c.on_input(bytes("250-lan\r\n250 8BITMIME\r\n"), 2); // no STARTTLS any more
+                r.after += take_output(c);
+            }
+        }
+    }
+    r.results = results(c);
+    return r;
+}
+
+} // namespace
+
+TEST(SmtpClient, StartTlsGoesFirstWhenOfferedAndEhloRunsAgainInside) {
+    TlsRun r = run_tls(LanTls::opportunistic, "250-lan\r\n250 STARTTLS\r\n", "220 go ahead\r\n", true);
+    STRCMP_EQUAL("STARTTLS\r\n", r.before.c_str()); // nothing else in clear
+    CHECK_TRUE(r.starttls);
+    STRCMP_EQUAL("EHLO smtpgw.invalid\r\nMAIL FROM:<a@example.org>\r\n", r.after.c_str());
+    CHECK_TRUE(r.results.empty());
+}
+
+TEST(SmtpClient, StartTlsOutcomesFollowTheMode) {
+    struct Case {
+        const char* name;
+        LanTls mode;
+        const char* ehlo;
+        const char* reply;
+        bool handshake_ok;
+        const char* first_out;      // after the EHLO reply, in clear
+        std::uint16_t result_code; // the MAIL step's result (0: none yet, sent)
+    };
+    const char* offers = "250-lan\r\n250 STARTTLS\r\n";
+    const char* lacks = "250-lan\r\n250 8BITMIME\r\n";
+    const Case cases[] = {
+        {"never, offered", LanTls::never, offers, "", true, "MAIL FROM:<a@example.org>\r\n", 0},
+        {"opportunistic, not offered", LanTls::opportunistic, lacks, "", true,
+         "MAIL FROM:<a@example.org>\r\n", 0},
+        {"opportunistic, refused", LanTls::opportunistic, offers, "454 4.7.0 no TLS\r\n", true,
+         "STARTTLS\r\nMAIL FROM:<a@example.org>\r\n", 0},
+        {"required, not offered", LanTls::required, lacks, "", true, "", 451},
+        {"required, refused", LanTls::required, offers, "454 4.7.0 no TLS\r\n", true, "STARTTLS\r\n",
+         451},
+        {"required, handshake fails", LanTls::required, offers, "220 go\r\n", false, "STARTTLS\r\n",
+         451},
+        {"opportunistic, handshake fails", LanTls::opportunistic, offers, "220 go\r\n", false,
+         "STARTTLS\r\n", 451},
+    };
+    for (const auto& c : cases) {
+        TlsRun r = run_tls(c.mode, c.ehlo, c.reply, c.handshake_ok);
+        STRCMP_EQUAL_TEXT(c.first_out, r.before.c_str(), c.name);
+        if (c.result_code == 0) {
+            CHECK_TRUE_TEXT(r.results.empty(), c.name);
+        } else {
+            CHECK_FALSE_TEXT(r.results.empty(), c.name);
+            CHECK_EQUAL_TEXT(c.result_code, r.results.front().reply.code, c.name);
+            STRCMP_EQUAL_TEXT("4.7.5", r.results.front().reply.enhanced.c_str(), c.name);
+            CHECK_TRUE_TEXT(r.results.front().synthetic, c.name);
+        }
+    }
+}
