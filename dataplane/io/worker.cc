@@ -349,6 +349,15 @@ int worker_main(void* arg) {
         unsigned got = worker_iteration(w, now_ns);
         if (w.qsbr) // no reference to a peer table is held between iterations
             rte_rcu_qsbr_quiescent(w.qsbr, w.qsbr_id);
+        if ((iteration & 0xfffff) == 0 && w.tcp && w.tcp->smtp()) {
+            // The SMTP engine's Received: dates: the realtime clock's offset
+            // to this loop's clock, refreshed every million iterations.
+            timespec ts{};
+            clock_gettime(CLOCK_REALTIME, &ts);
+            std::int64_t wall_ms = std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
+            w.tcp->smtp()->set_wall_clock_offset_ms(wall_ms -
+                                                    static_cast<std::int64_t>(now_ns / 1'000'000));
+        }
         if ((++iteration % kMailboxPollInterval) == 0) {
             if (ControlRequest* req = w.mailbox.poll()) {
                 answer(w, *req, now_ns);

@@ -1,6 +1,8 @@
 // smtp_proxy.cc: the before-queue proxy (see smtp_proxy.h).
 #include "smtp/smtp_proxy.h"
 
+#include <cstdio>
+
 #include <algorithm>
 
 namespace smtpgw::smtp {
@@ -84,6 +86,85 @@ std::string format_log_line(const MessageLog& m) {
         append_quoted(s, m.detail);
     }
     return s;
+}
+
+namespace {
+
+// RFC 5321 4.1.2 Domain or address-literal, as far as a trace line needs:
+// letters, digits, '-', '.', and a bracketed literal; anything else is not
+// written into the message.
+bool plain_helo(std::string_view h) {
+    if (h.empty() || h.size() > 255)
+        return false;
+    if (h.front() == '[')
+        return h.back() == ']' &&
+               h.find_first_not_of("0123456789abcdefABCDEF.:[]IPv6") == std::string_view::npos;
+    return h.find_first_not_of(
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") ==
+           std::string_view::npos;
+}
+
+// RFC 5322 3.3 date-time in UTC: "Tue, 24 Nov 2026 04:10:41 +0000".
+std::string rfc5322_date(std::int64_t unix_ms) {
+    static const char* const kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::int64_t secs = unix_ms / 1000;
+    std::int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        --days;
+    }
+    int weekday = static_cast<int>((days + 4) % 7); // 1970-01-01 was a Thursday
+    if (weekday < 0)
+        weekday += 7;
+    // Civil date from days since 1970 (Howard Hinnant's algorithm).
+    std::int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    std::int64_t doe = z - era * 146097;
+    std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    std::int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    std::int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2)
+        ++y;
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[weekday],
+                  static_cast<int>(d), kMonths[m - 1], static_cast<int>(y),
+                  static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60),
+                  static_cast<int>(rem % 60));
+    return buf;
+}
+
+} // namespace
+
+std::string received_header(std::string_view helo, std::string_view client,
+                            std::string_view hostname, std::string_view tls, std::string_view id,
+                            const std::vector<std::string>& recipients, std::int64_t unix_ms) {
+    std::string literal = client.find(':') != std::string_view::npos
+                              ? "[IPv6:" + std::string(client) + "]"
+                              : "[" + std::string(client) + "]";
+    std::string h = "Received: from ";
+    h += plain_helo(helo) ? std::string(helo) : std::string("unknown");
+    h += " (" + literal + ")\r\n\tby ";
+    h += hostname;
+    h += " (smtpgw) with ";
+    h += tls.empty() ? "ESMTP" : "ESMTPS"; // RFC 3848
+    if (!tls.empty()) {
+        auto space = tls.find(' ');
+        h += "\r\n\t(using ";
+        h += tls.substr(0, space);
+        if (space != std::string_view::npos) {
+            h += " with cipher ";
+            h += tls.substr(space + 1);
+        }
+        h += ")";
+    }
+    h += "\r\n\tid ";
+    h += id;
+    if (recipients.size() == 1) // more would tell each recipient about the others
+        h += "\r\n\tfor <" + recipients.front() + ">";
+    h += "; " + rfc5322_date(unix_ms) + "\r\n";
+    return h;
 }
 
 Proxy::Proxy(const ProxyConfig& config, SessionPeer peer, std::uint64_t now_ms)
@@ -264,6 +345,13 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
     case EventKind::data_start:
         in_message_ = true;
         ensure_client(now_ms).data();
+        if (config_.add_received) {
+            std::string trace = received_header(
+                helo_, client_address_, config_.session.hostname, tls_, e.message_id, tx_.to,
+                static_cast<std::int64_t>(now_ms) + wall_offset_ms_);
+            client_->body(
+                std::span(reinterpret_cast<const std::uint8_t*>(trace.data()), trace.size()));
+        }
         if (e.needs_answer) // not asked for: the session says 354 itself
             session_.answer(Reply{354, "", ""}, now_ms);
         break;

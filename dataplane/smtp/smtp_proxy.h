@@ -42,7 +42,19 @@ namespace smtpgw::smtp {
 struct ProxyConfig {
     SessionConfig session;
     ClientConfig client;
+    // RFC 5321 4.4: a server that relays a message MUST add its Received:
+    // trace line (with the TLS details of RFC 8314 when there were some).
+    bool add_received = true;
 };
+
+// The Received: header the gateway puts on top of each message it relays
+// (RFC 5321 4.4, RFC 3848 ESMTPS, RFC 8314 7.4 TLS comment): folded lines,
+// CRLF-terminated. `helo` is the sender's (replaced by "unknown" when it is
+// not a plain domain or address literal), `client` its address, `for` only
+// with exactly one recipient, `unix_ms` the time in milliseconds since 1970.
+std::string received_header(std::string_view helo, std::string_view client,
+                            std::string_view hostname, std::string_view tls, std::string_view id,
+                            const std::vector<std::string>& recipients, std::int64_t unix_ms);
 
 // One line per message and per refused attempt, in the shape mail
 // administrators already parse (Postfix-like key=value fields).
@@ -83,6 +95,9 @@ class Proxy {
     // The handshake is done: `description` ("TLSv1.3 TLS_AES_128_GCM_SHA256")
     // goes on every log line of the session from here on.
     void on_tls_established(std::string description) { tls_ = std::move(description); }
+    // Milliseconds to add to now_ms to get the time since 1970 (the
+    // Received: date); given by the owner, which has a clock.
+    void set_wall_clock_offset_ms(std::int64_t offset) { wall_offset_ms_ = offset; }
 
     // --- The LAN server's side ---
     // True when a LAN connection should exist and the adapter has none open
@@ -147,6 +162,7 @@ class Proxy {
     std::string helo_;
     std::string tls_;
     bool starttls_ = false;
+    std::int64_t wall_offset_ms_ = 0;
     MessageLog tx_;
     std::deque<MessageLog> logs_;
 };

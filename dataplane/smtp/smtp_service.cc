@@ -52,6 +52,7 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
     peer.client_address = address_text(info->tuple.remote);
     peer.session_id = (std::uint64_t{lcore_index_} << 48) | next_session_++;
     s.proxy = std::make_unique<Proxy>(config_.proxy, peer, now_ns / 1'000'000);
+    s.proxy->set_wall_clock_offset_ms(wall_offset_ms_);
     stack.set_user(c, user_of(index, 0));
     ++active_;
     counters_.sessions.add();

@@ -75,11 +75,11 @@ struct SmtpCounters {
     net::Counter refusals;         // refused commands (relay, syntax, limits)
     net::Counter lan_connects;
     net::Counter lan_connect_failures;
-    net::Counter log_lines_dropped; // the log sink was full
-    net::Counter tls_started;       // STARTTLS answered 220
-    net::Counter tls_established;   // handshakes completed
-    net::Counter tls_resumed;       // ... of which resumed a session (ticket)
-    net::Counter tls_failed;        // handshakes or records that failed: connection closed
+    net::Counter log_lines_dropped;   // the log sink was full
+    net::Counter tls_started;         // STARTTLS answered 220
+    net::Counter tls_established;     // handshakes completed
+    net::Counter tls_resumed;         // ... of which resumed a session (ticket)
+    net::Counter tls_failed;          // handshakes or records that failed: connection closed
     net::Counter lan_tls_established; // STARTTLS toward the LAN server completed
     net::Counter lan_tls_failed;      // ... failed (the sender got 451 4.7.5)
 };
@@ -94,6 +94,9 @@ class SmtpService final : public tcp::StreamHandler {
     // session table are made at construction (they apply at restart).
     void reconfigure(const SmtpServiceConfig& config);
     const SmtpServiceConfig& config() const { return config_; }
+    // Milliseconds to add to the lcore's clock for the time since 1970 (the
+    // Received: header's date); the owner refreshes it now and then.
+    void set_wall_clock_offset_ms(std::int64_t offset) { wall_offset_ms_ = offset; }
 
     void on_events(tcp::TcpStack& stack, tcp::ConnRef c, std::uint32_t events,
                    std::uint64_t now_ns) override;
@@ -145,6 +148,7 @@ class SmtpService final : public tcp::StreamHandler {
     std::size_t active_ = 0;
     std::uint64_t next_session_ = 1;
     std::uint64_t next_timer_scan_ms_ = 0;
+    std::int64_t wall_offset_ms_ = 0;
     std::array<std::uint8_t, 16384> scratch_{};
 };
 

@@ -140,3 +140,22 @@ def crafted(*args, timeout=120):
     if r.returncode != 0:
         raise AssertionError(f"tcp_crafted {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# The trace line the gateway puts on top of every message it relays
+# (RFC 5321 4.4; smtp/smtp_proxy.h received_header).
+RECEIVED = re.compile(
+    rb"Received: from (?P<helo>[^ \r]+) \((?P<client>\[[^\]]+\])\)\r\n"
+    rb"\tby mx\.example\.com \(smtpgw\) with (?P<with>ESMTPS?)\r\n"
+    rb"(?:\t\(using (?P<tls>[^)]*)\)\r\n)?"
+    rb"\tid (?P<id>[0-9A-Za-z.]+)(?:\r\n\tfor <(?P<rcpt>[^>]*)>)?; "
+    rb"(?P<date>[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d \+0000)\r\n")
+
+
+def split_received(data):
+    """(match, rest): the gateway's Received: header at the top of `data`
+    (AssertionError when missing) and the message as the sender sent it."""
+    m = RECEIVED.match(data)
+    if not m:
+        raise AssertionError(f"no smtpgw Received: header on top of: {data[:300]!r}")
+    return m, data[m.end():]

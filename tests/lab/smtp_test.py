@@ -128,7 +128,11 @@ class Smtp(unittest.TestCase):
         new = wait_for_new(before)
         self.assertEqual(len(new), 1, new)
         with open(new[0], "rb") as f:
-            self.assertEqual(f.read(), body)
+            trace, rest = labtool.split_received(f.read())
+        self.assertEqual(rest, body)  # the sender's octets, after our trace line
+        self.assertEqual(trace["with"], b"ESMTP")
+        self.assertEqual(trace["helo"], b"client.example.org")
+        self.assertEqual(trace["rcpt"], b"someone@example.com")
         with open(new[0][:-4] + ".json") as f:
             env = json.load(f)
         self.assertEqual(env["mail_from"], "sender@example.org")

@@ -146,7 +146,10 @@ class StartTls(unittest.TestCase):
         r = labtool.lab_exec("wan", [labtool.PY, "-c", SEND_TLS], input=body.decode("latin-1"),
                              timeout=60, check=False)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(lan_file_with(tag), body)
+        trace, rest = labtool.split_received(lan_file_with(tag))
+        self.assertEqual(rest, body)
+        self.assertEqual(trace["with"], b"ESMTPS")  # RFC 3848
+        self.assertRegex(trace["tls"].decode(), r"^TLSv1\.3 with cipher TLS_\w+$")  # RFC 8314
         self.assertEqual(counters()["established"], before["established"] + 1)
         with open("/run/smtpgw-lab/mail.log") as f:
             lines = [l for l in f if "status=sent" in l and 'tls="TLSv1.3 ' in l]
@@ -300,7 +303,7 @@ except smtplib.SMTPRecipientsRefused as e:
         body, said = self.send(tag)
         self.assertTrue(said.startswith("250"), said)
         got = lan_file_with(tag, folder="/run/smtpgw-lab-postfix/postfix-lan/mail")
-        self.assertEqual(got, body.encode())
+        self.assertEqual(labtool.split_received(got)[1], body.encode())
         self.assertRegex(self.maillog(), r"TLS connection established from unknown\[198\.51\.100\.1\]")
 
     def test_opportunistic_by_default_encrypts_without_checking(self):

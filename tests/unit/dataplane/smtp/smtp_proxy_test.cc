@@ -203,7 +203,14 @@ TEST(SmtpProxy, TheSendersFinalReplyIsTheLanServersForEveryOutcome) {
         STRCMP_CONTAINS(c.sender_sees, h.last_reply().c_str());
         CHECK_EQUAL(1u, h.lan.messages.size());
         // Dot-stuffing undone by the session and redone toward the LAN server.
-        STRCMP_EQUAL("Subject: x\r\n\r\n..dot line\r\nbody\r\n", h.lan.messages[0].substr(2).c_str());
+        // Our trace line first (RFC 5321 4.4), then the sender's octets.
+        const std::string& got = h.lan.messages[0];
+        STRCMP_CONTAINS("\r\nReceived: from client.example.org ([203.0.113.10])\r\n"
+                        "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid ",
+                        got.c_str());
+        auto subject = got.find("Subject: x");
+        CHECK_TRUE(subject != std::string::npos);
+        STRCMP_EQUAL("Subject: x\r\n\r\n..dot line\r\nbody\r\n", got.substr(subject).c_str());
         auto logs = h.logs();
         CHECK_EQUAL(1u, logs.size());
         STRCMP_CONTAINS(c.status, logs[0].c_str());
@@ -367,4 +374,40 @@ TEST(SmtpProxy, ALanRefusalOfDataIsTheSendersFinalReply) {
     h.send("Subject: y\r\n\r\nbody\r\n.\r\n");
     STRCMP_CONTAINS("250", h.last_reply().c_str());
     CHECK_EQUAL(1u, h.lan.messages.size());
+}
+
+TEST(SmtpProxy, TheReceivedHeaderTracesTheHopAsRfc5321AndRfc8314Ask) {
+    struct Case {
+        const char* name;
+        const char* helo;
+        const char* client;
+        const char* tls;
+        std::vector<std::string> rcpts;
+        std::int64_t unix_ms;
+        const char* expect;
+    };
+    const Case cases[] = {
+        {"plain, one recipient", "client.example.org", "203.0.113.10", "", {"b@example.com"}, 0,
+         "Received: from client.example.org ([203.0.113.10])\r\n"
+         "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1\r\n\tfor <b@example.com>; "
+         "Thu, 01 Jan 1970 00:00:00 +0000\r\n"},
+        {"TLS, two recipients (no for)", "client.example.org", "2001:db8::10",
+         "TLSv1.3 TLS_AES_256_GCM_SHA384", {"a@example.com", "b@example.com"}, 1795493441352,
+         "Received: from client.example.org ([IPv6:2001:db8::10])\r\n"
+         "\tby mx.example.com (smtpgw) with ESMTPS\r\n"
+         "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n\tid 1.1; "
+         "Tue, 24 Nov 2026 04:10:41 +0000\r\n"},
+        {"a HELO that is not a domain", "evil\r\nX-Injected: yes", "203.0.113.10", "", {}, 1709210096000,
+         "Received: from unknown ([203.0.113.10])\r\n"
+         "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1; Thu, 29 Feb 2024 12:34:56 +0000\r\n"},
+        {"an address literal HELO", "[203.0.113.10]", "203.0.113.10", "", {}, 951782400000,
+         "Received: from [203.0.113.10] ([203.0.113.10])\r\n"
+         "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1; Tue, 29 Feb 2000 00:00:00 +0000\r\n"},
+    };
+    for (const auto& c : cases)
+        STRCMP_EQUAL_TEXT(c.expect,
+                          received_header(c.helo, c.client, "mx.example.com", c.tls, "1.1", c.rcpts,
+                                          c.unix_ms)
+                              .c_str(),
+                          c.name);
 }
