@@ -288,6 +288,22 @@ struct Parser {
             if (value != "on" && value != "off")
                 return "tls.required must be on or off";
             t.required = value == "on";
+        } else if (field == "required_networks") {
+            std::vector<net::Ipv6Prefix> nets;
+            if (value != "none") {
+                for (auto item : split(value, ',')) {
+                    if (auto v4 = net::parse_ipv4_prefix(item)) {
+                        nets.push_back(
+                            {net::v4_mapped(v4->addr), static_cast<std::uint8_t>(96 + v4->length)});
+                    } else if (auto v6 = net::parse_ipv6_prefix(item)) {
+                        nets.push_back(*v6);
+                    } else {
+                        return "tls.required_networks must be prefixes (198.51.100.0/24, "
+                               "2001:db8::/32) separated by commas, or none";
+                    }
+                }
+            }
+            t.required_networks = std::move(nets);
         } else if (field == "lan") {
             if (value != "never" && value != "opportunistic" && value != "required")
                 return "tls.lan must be never, opportunistic or required";
@@ -480,6 +496,7 @@ constexpr std::string_view kSettingKeys[] = {
     "tls.min_version",
     "tls.ciphers",
     "tls.required",
+    "tls.required_networks",
     "tls.lan",
     "tls.lan_ca_file",
     "tls.lan_name",
@@ -606,6 +623,18 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return t.ciphers;
     if (key == "tls.required")
         return on_off(t.required);
+    if (key == "tls.required_networks") {
+        std::string out;
+        for (const auto& n : t.required_networks) {
+            out.append(out.empty() ? "" : ",");
+            if (n.addr.is_v4_mapped() && n.length >= 96)
+                out += net::to_string(net::Ipv4Prefix{net::v4_unmapped(n.addr),
+                                                      static_cast<std::uint8_t>(n.length - 96)});
+            else
+                out += net::to_string(n);
+        }
+        return out.empty() ? "none" : out;
+    }
     if (key == "tls.lan")
         return t.lan;
     if (key == "tls.lan_ca_file")

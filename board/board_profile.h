@@ -77,6 +77,8 @@ struct TlsProfile {
     std::string min_version = "1.2";
     std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20"; // TLS 1.2 (RFC 7525 4.2)
     bool required = false;                 // MAIL and the rest need STARTTLS first (530 5.7.0)
+    // ... for senders in these networks only (v4 as v4-mapped), when not required for all.
+    std::vector<net::Ipv6Prefix> required_networks;
     std::string lan = "opportunistic";     // toward the LAN server: never, opportunistic, required
     std::string lan_ca_file;               // required: trust anchors for the LAN server
     std::string lan_name;                  // required: the name its certificate carries

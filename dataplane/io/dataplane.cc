@@ -476,6 +476,7 @@ std::string Dataplane::build_smtp(const board::BoardProfile& board,
     out->tls_server = std::get<std::shared_ptr<const tls::TlsContext>>(made);
     out->proxy.session.tls_available = true;
     out->proxy.session.tls_required = t.required;
+    out->tls_required_networks = t.required_networks;
     return {};
 }
 

@@ -53,6 +53,7 @@ constexpr KeyHelp kHelp[] = {
     {"tls.min_version", "oldest TLS offered: 1.2 or 1.3"},
     {"tls.ciphers", "TLS 1.2 ciphers (OpenSSL list; TLS 1.3 suites are all AEAD)"},
     {"tls.required", "on: MAIL needs STARTTLS first (530 5.7.0)"},
+    {"tls.required_networks", "STARTTLS first for senders in these prefixes (none)"},
     {"tls.lan", "TLS toward the LAN server: never, opportunistic, required"},
     {"tls.lan_ca_file", "trust anchors for the LAN server's certificate (required mode)"},
     {"tls.lan_name", "the name the LAN server's certificate must carry (required mode)"},

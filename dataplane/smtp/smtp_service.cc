@@ -51,7 +51,17 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
     SessionPeer peer;
     peer.client_address = address_text(info->tuple.remote);
     peer.session_id = (std::uint64_t{lcore_index_} << 48) | next_session_++;
-    s.proxy = std::make_unique<Proxy>(config_.proxy, peer, now_ns / 1'000'000);
+    bool must_tls = false;
+    if (config_.proxy.session.tls_available && !config_.proxy.session.tls_required)
+        for (const auto& n : config_.tls_required_networks)
+            must_tls = must_tls || n.contains(s.peer);
+    if (must_tls) { // a copy only for the senders it concerns
+        ProxyConfig pc = config_.proxy;
+        pc.session.tls_required = true;
+        s.proxy = std::make_unique<Proxy>(pc, peer, now_ns / 1'000'000);
+    } else {
+        s.proxy = std::make_unique<Proxy>(config_.proxy, peer, now_ns / 1'000'000);
+    }
     s.proxy->set_wall_clock_offset_ms(wall_offset_ms_);
     stack.set_user(c, user_of(index, 0));
     ++active_;

@@ -47,6 +47,9 @@ struct SmtpServiceConfig {
     std::shared_ptr<const tls::TlsContext> tls_server;
     // STARTTLS toward the LAN server (proxy.client.tls says when).
     std::shared_ptr<const tls::TlsContext> tls_client;
+    // Senders in these networks must STARTTLS first (530 5.7.0), like
+    // proxy.session.tls_required does for all (v4 as v4-mapped).
+    std::vector<net::Ipv6Prefix> tls_required_networks;
 };
 
 // Where log lines go (the adapter queues them for the control plane).

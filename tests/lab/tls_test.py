@@ -200,6 +200,17 @@ class StartTls(unittest.TestCase):
         finally:
             labtool.cli("set", "tls.required", "off")
 
+    def test_required_networks_apply_to_their_senders_only(self):
+        steps = [["send", "EHLO client.example.org\r\n"], ["send", "MAIL FROM:<a@example.org>\r\n"],
+                 ["send", "QUIT\r\n"]]
+        try:
+            labtool.cli("set", "tls.required_networks", "203.0.113.0/24,2001:db8:1::/64")
+            self.assertTrue(raw(steps)[2].startswith("530 5.7.0"))  # the lab client is 203.0.113.254
+            labtool.cli("set", "tls.required_networks", "198.18.0.0/15")
+            self.assertTrue(raw(steps)[2].startswith("250"))
+        finally:
+            labtool.cli("set", "tls.required_networks", "none")
+
     def test_bad_handshakes_end_the_connection_and_are_counted(self):
         before = counters()["failed"]
         garbage = "45484c4f20636c69656e742e6578616d706c652e6f72670d0a"  # "EHLO ..." in clear

@@ -499,6 +499,8 @@ TEST(BoardProfile, SettingsTakeGoodValuesAndRefuseBadOnesUnchanged) {
         {"tls.min_version", "1.3", ""},
         {"tls.min_version", "1.1", "1.2 or 1.3"},
         {"tls.required", "yes", "on or off"},
+        {"tls.required_networks", "198.51.100.0/24,2001:db8::/32", ""},
+        {"tls.required_networks", "198.51.100.0/24,mail.example.com", "prefixes"},
         {"tls.lan", "sometimes", "never, opportunistic or required"},
         {"tls.ticket_rotate_s", "10", "60..604800"},
         {"smtp.idle_timeout_s", "0", "1..3600"},
