@@ -245,6 +245,14 @@ struct Parser {
         } else if (field == "idle_timeout_s") {
             if (!parse_uint(value, m.idle_timeout_s, 3600) || m.idle_timeout_s == 0)
                 return "smtp.idle_timeout_s must be 1..3600";
+        } else if (field == "log_syslog") {
+            if (!value.starts_with("/") && value != "none")
+                return "smtp.log_syslog must be a syslog socket path (/dev/log) or none";
+            m.log_syslog = value == "none" ? "" : std::string(value);
+        } else if (field == "log_format") {
+            if (value != "text" && value != "json")
+                return "smtp.log_format must be text or json";
+            m.log_json = value == "json";
         } else if (field == "log_file") {
             if (!value.starts_with("/") && value != "none")
                 return "smtp.log_file must be an absolute path or none";
@@ -480,6 +488,8 @@ constexpr std::string_view kSettingKeys[] = {
     "smtp.max_sessions",
     "smtp.log_file",
     "smtp.idle_timeout_s",
+    "smtp.log_syslog",
+    "smtp.log_format",
     "peer_filter.max_entries",
     "peer_filter.state_file",
     "peer_filter.action",
@@ -582,6 +592,10 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return m.bare_newline_normalize ? "normalize" : "reject";
     if (key == "smtp.max_sessions")
         return u(m.max_sessions);
+    if (key == "smtp.log_syslog")
+        return path_or_none(m.log_syslog);
+    if (key == "smtp.log_format")
+        return m.log_json ? "json" : "text";
     if (key == "smtp.idle_timeout_s")
         return u(m.idle_timeout_s);
     if (key == "smtp.log_file")

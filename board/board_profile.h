@@ -69,6 +69,8 @@ struct SmtpProfile {
     // 4.5.3.2.7 asks for 5 minutes; lower only under attack.
     std::uint32_t idle_timeout_s = 300;
     std::string log_file = "/var/log/smtpgw/mail.log"; // "" : no file
+    std::string log_syslog;                            // a syslog socket (/dev/log); "": none
+    bool log_json = false;                             // lines as JSON objects
 };
 
 // STARTTLS (dataplane/tls): certificates, policy, and TLS toward the LAN server.

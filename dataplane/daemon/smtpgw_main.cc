@@ -31,6 +31,7 @@
 #include "io/dataplane_cli.h"
 #include "io/settings_store.h"
 #include "running_config.h"
+#include "syslog_sink.h"
 
 namespace {
 
@@ -198,6 +199,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "smtpgw: cannot open the mail log %s; logging to stderr\n",
                          want.c_str());
     };
+    smtpgw::control::SyslogSink syslog; // smtp.log_syslog
     std::uint64_t next_rotation = 0;
     while (!g_stop) {
         server.poll_once(100);
@@ -219,11 +221,17 @@ int main(int argc, char** argv) {
                                               "ticket key rotation: " + why);
             next_rotation = second + settings.running().tls.ticket_rotate_s;
         }
+        syslog.set_target(settings.running().smtp.log_syslog);
         for (const auto& line : dp.take_smtp_log_lines()) {
             char stamp[32];
             std::time_t t = std::time(nullptr);
             std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-            std::fprintf(mail_log ? mail_log : stderr, "%s smtpgw: %s\n", stamp, line.c_str());
+            if (!line.empty() && line.front() == '{') // JSON lines: the time inside
+                std::fprintf(mail_log ? mail_log : stderr, "{\"time\":\"%s\",%s\n", stamp,
+                             line.c_str() + 1);
+            else
+                std::fprintf(mail_log ? mail_log : stderr, "%s smtpgw: %s\n", stamp, line.c_str());
+            syslog.send(line, static_cast<std::int64_t>(t));
         }
         if (mail_log)
             std::fflush(mail_log);

@@ -160,6 +160,7 @@ smtp_service_config(const board::BoardProfile& board) {
     s.bare_newline = m.bare_newline_normalize ? smtp::BareNewlinePolicy::normalize
                                               : smtp::BareNewlinePolicy::reject;
     sc.proxy.client.helo_name = m.hostname;
+    sc.json_log = m.log_json;
     return sc;
 }
 

@@ -36,6 +36,8 @@ constexpr KeyHelp kHelp[] = {
     {"smtp.bare_newline", "reject or normalize bare CR/LF in messages (smuggling)"},
     {"smtp.max_sessions", "concurrent senders per lcore (bounds memory)"},
     {"smtp.idle_timeout_s", "drop a sender (or a TLS handshake) silent this long"},
+    {"smtp.log_syslog", "also send each mail log line to this syslog socket (none)"},
+    {"smtp.log_format", "mail log lines as text (key=value) or json"},
     {"smtp.log_file", "one line per message and refusal (none: no file)"},
     {"peer_filter.max_entries", "list entries in all (a feed cannot exhaust memory)"},
     {"peer_filter.state_file", "where dynamic entries survive a restart (none)"},
@@ -68,7 +70,7 @@ bool smtp_live(std::string_view key) {
         "smtp.hostname",          "smtp.relay_domains",  "smtp.relay_subdomains",
         "smtp.lan_server4",       "smtp.lan_server6",    "smtp.lan_port",
         "smtp.max_message_bytes", "smtp.max_recipients", "smtp.banner_delay_ms",
-        "smtp.bare_newline",      "smtp.idle_timeout_s"};
+        "smtp.bare_newline",      "smtp.idle_timeout_s", "smtp.log_format"};
     for (auto k : kLive)
         if (k == key)
             return true;
@@ -111,7 +113,8 @@ std::string BoardSettings::set(std::string_view key, std::string_view value, boo
             return r.text;
     } else if (key == "peer_filter.auto_list_s") {
         dp_.set_auto_list_seconds(next.peer_filter_auto_list_s);
-    } else if (key != "smtp.log_file" && key != "tls.ticket_rotate_s") {
+    } else if (key != "smtp.log_file" && key != "smtp.log_syslog" &&
+               key != "tls.ticket_rotate_s") {
         // (the control loop follows running().smtp.log_file and the rotation period)
         *at_restart = true;
     }

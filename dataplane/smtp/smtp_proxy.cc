@@ -167,6 +167,62 @@ std::string received_header(std::string_view helo, std::string_view client,
     return h;
 }
 
+namespace {
+
+void json_string(std::string& out, std::string_view text) {
+    static const char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (unsigned char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c >= 0x20 && c < 0x7f) {
+            out += static_cast<char>(c);
+        } else { // control or 8-bit octet: as the code point of that byte
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    out += '"';
+}
+
+} // namespace
+
+std::string format_log_json(const MessageLog& m) {
+    std::string s = "{\"id\":";
+    json_string(s, m.id);
+    s += ",\"client\":";
+    json_string(s, m.client);
+    s += ",\"helo\":";
+    json_string(s, m.helo);
+    if (!m.tls.empty()) {
+        s += ",\"tls\":";
+        json_string(s, m.tls);
+    }
+    s += ",\"from\":";
+    json_string(s, m.from);
+    s += ",\"to\":[";
+    for (std::size_t i = 0; i < m.to.size(); ++i) {
+        if (i)
+            s += ',';
+        json_string(s, m.to[i]);
+    }
+    s += "],\"size\":" + std::to_string(m.size) + ",\"status\":";
+    json_string(s, m.status);
+    s += ",\"reply\":{\"code\":" + std::to_string(m.reply.code) + ",\"enhanced\":";
+    json_string(s, m.reply.enhanced);
+    s += ",\"text\":";
+    json_string(s, m.reply.text);
+    s += '}';
+    if (!m.detail.empty()) {
+        s += ",\"command\":";
+        json_string(s, m.detail);
+    }
+    s += '}';
+    return s;
+}
+
 Proxy::Proxy(const ProxyConfig& config, SessionPeer peer, std::uint64_t now_ms)
     : config_(config), session_(
                            [&] {

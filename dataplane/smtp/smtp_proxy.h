@@ -72,6 +72,12 @@ struct MessageLog {
 };
 // "id=... client=... helo=<...> from=<...> to=<a>,<b> size=N status=sent reply=\"250 ...\"".
 std::string format_log_line(const MessageLog& m);
+// The same as one JSON object (smtp.log_format json): {"id":...,"client":...,
+// "helo":...,"tls":...,"from":...,"to":[...],"size":N,"status":...,
+// "reply":{"code":N,"enhanced":...,"text":...},"command":...}. Strings come
+// from the sender: every octet outside printable ASCII (and " \) is
+// escaped, so the line is valid JSON whatever was sent.
+std::string format_log_json(const MessageLog& m);
 
 class Proxy {
   public:

@@ -82,7 +82,7 @@ void SmtpService::drain_logs(Slot& s) {
         else
             counters_.messages_rejected.add();
         if (sink_)
-            sink_->line(format_log_line(m));
+            sink_->line(config_.json_log ? format_log_json(m) : format_log_line(m));
     }
 }
 

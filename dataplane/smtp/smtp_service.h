@@ -50,6 +50,7 @@ struct SmtpServiceConfig {
     // Senders in these networks must STARTTLS first (530 5.7.0), like
     // proxy.session.tls_required does for all (v4 as v4-mapped).
     std::vector<net::Ipv6Prefix> tls_required_networks;
+    bool json_log = false; // log lines as JSON objects (format_log_json)
 };
 
 // Where log lines go (the adapter queues them for the control plane).

@@ -305,5 +305,36 @@ print(json.dumps({"ok": ok, "failed": failed}))
                                r"command=\"rcpt TO:<victim@example\.org>\"", text[-2000:])
 
 
+    def test_json_lines_go_to_the_file_and_to_syslog(self):
+        import socket
+        sock_path = "/run/smtpgw-lab/test-syslog.sock"
+        if os.path.exists(sock_path):
+            os.unlink(sock_path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(sock_path)
+        listener.settimeout(10)
+        try:
+            labtool.cli("set", "smtp.log_format", "json")
+            labtool.cli("set", "smtp.log_syslog", sock_path)
+            marker, body = unique_body("json")
+            send(body)
+            datagram = listener.recv(65536).decode()
+            self.assertRegex(datagram, r"^<22>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d smtpgw\[\d+\]: \{")
+            record = json.loads(datagram.split("]: ", 1)[1])
+            self.assertEqual(record["status"], "sent")
+            self.assertEqual(record["to"], ["someone@example.com"])
+            self.assertEqual(record["reply"]["code"], 250)
+            with open("/run/smtpgw-lab/mail.log") as f:
+                last = [l for l in f if l.startswith("{")][-1]
+            on_file = json.loads(last)
+            self.assertRegex(on_file["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+            self.assertEqual(on_file["id"], record["id"])
+        finally:
+            labtool.cli("set", "smtp.log_format", "text")
+            labtool.cli("set", "smtp.log_syslog", "none")
+            listener.close()
+            os.unlink(sock_path)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -411,3 +411,25 @@ TEST(SmtpProxy, TheReceivedHeaderTracesTheHopAsRfc5321AndRfc8314Ask) {
                               .c_str(),
                           c.name);
 }
+
+TEST(SmtpProxy, JsonLogLinesEscapeWhateverTheSenderSent) {
+    MessageLog m;
+    m.id = "00000001.1";
+    m.client = "203.0.113.10";
+    m.helo = "evil\"\\\r\n\x01\xff";
+    m.from = "a@example.org";
+    m.to = {"b@example.com", "c@example.com"};
+    m.size = 42;
+    m.status = "sent";
+    m.reply = Reply{250, "2.0.0", "ok"};
+    STRCMP_EQUAL("{\"id\":\"00000001.1\",\"client\":\"203.0.113.10\",\"helo\":"
+                 "\"evil\\\"\\\\\\u000d\\u000a\\u0001\\u00ff\",\"from\":\"a@example.org\","
+                 "\"to\":[\"b@example.com\",\"c@example.com\"],\"size\":42,\"status\":\"sent\","
+                 "\"reply\":{\"code\":250,\"enhanced\":\"2.0.0\",\"text\":\"ok\"}}",
+                 format_log_json(m).c_str());
+    m.tls = "TLSv1.3 TLS_AES_128_GCM_SHA256";
+    m.detail = "RCPT TO:<x@evil.test>";
+    std::string j = format_log_json(m);
+    CHECK_TRUE(j.find(",\"tls\":\"TLSv1.3 TLS_AES_128_GCM_SHA256\",") != std::string::npos);
+    CHECK_TRUE(j.ends_with(",\"command\":\"RCPT TO:<x@evil.test>\"}"));
+}
