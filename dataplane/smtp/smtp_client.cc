@@ -293,6 +293,28 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
     switch (p.step) {
     case Step::data:
         push_result(Step::data, r, 0, false);
+        if (bdat_) { // a chunk's reply
+            if (r.code / 100 == 2) {
+                if (body_ended_)
+                    send_chunk(true);
+                else if (chunk_.size() >= config_.bdat_chunk_bytes)
+                    send_chunk(false);
+                return;
+            }
+            // RFC 3030 2: a refused chunk ends the transaction: no more
+            // chunks; the message's result is this refusal; RSET before the next.
+            data_refusal_ = r;
+            body_dropped_ = true;
+            chunk_.clear();
+            bdat_ = data_ok_ = data_sent_ = false;
+            phase_ = Phase::ready;
+            queue_.push_front(Pending{Step::rset, "RSET\r\n", 0});
+            if (body_ended_) {
+                body_ended_ = false;
+                end_body();
+            }
+            break;
+        }
         if (r.code == 354) {
             data_ok_ = true;
             phase_ = Phase::body;
@@ -310,7 +332,7 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
     case Step::message:
         push_result(Step::message, r, 0, false);
         phase_ = Phase::ready;
-        data_sent_ = data_ok_ = body_ended_ = body_dropped_ = false;
+        data_sent_ = data_ok_ = body_ended_ = body_dropped_ = bdat_ = false;
         at_line_start_ = true;
         break;
     case Step::quit:
@@ -462,8 +484,29 @@ void Client::data() {
         return;
     }
     data_sent_ = true;
+    // The RCPT replies are in (the proxy waits for them), so the EHLO is.
+    if (caps_.chunking && config_.bdat_chunk_bytes != 0 && phase_ == Phase::ready &&
+        queue_.empty() && !waiting_) {
+        bdat_ = true; // RFC 3030 2: no DATA; the body follows in BDAT chunks
+        data_ok_ = true;
+        phase_ = Phase::body;
+        return;
+    }
     queue_.push_back(Pending{Step::data, "DATA\r\n", 0});
     send_next(now_ms_);
+}
+
+// RFC 3030 2: "BDAT <size> [LAST]" then exactly that many octets, as they
+// are (no dot-stuffing). One chunk outstanding at a time.
+void Client::send_chunk(bool last) {
+    // A middle chunk is exactly bdat_chunk_bytes; the last takes what is left.
+    std::size_t n = last ? chunk_.size() : std::min(chunk_.size(), config_.bdat_chunk_bytes);
+    out_ += "BDAT " + std::to_string(n) + (last ? " LAST\r\n" : "\r\n");
+    out_.append(chunk_, 0, n);
+    chunk_.erase(0, n);
+    outstanding_ = Pending{last ? Step::message : Step::data, "", 0};
+    waiting_ = true;
+    deadline_ms_ = now_ms_ + (last ? config_.data_end_timeout_ms : config_.command_timeout_ms);
 }
 
 // Turns queued MAIL/RCPT placeholders into command lines once the server's
@@ -496,7 +539,7 @@ void Client::prepare_queued() {
 }
 
 std::size_t Client::body_room() const {
-    std::size_t used = (out_.size() - out_off_) + held_body_.size();
+    std::size_t used = (out_.size() - out_off_) + held_body_.size() + chunk_.size();
     return used >= config_.max_pending_bytes ? 0 : config_.max_pending_bytes - used;
 }
 
@@ -514,7 +557,11 @@ void Client::body(std::span<const std::uint8_t> canonical) {
     if (body_dropped_ || closed_)
         return;
     std::string_view text(reinterpret_cast<const char*>(canonical.data()), canonical.size());
-    if (data_ok_)
+    if (bdat_) {
+        chunk_ += text;
+        if (!waiting_ && chunk_.size() >= config_.bdat_chunk_bytes)
+            send_chunk(false);
+    } else if (data_ok_)
         stuff(text);
     else
         held_body_ += text;
@@ -529,6 +576,11 @@ void Client::end_body() {
     if (closed_)
         return;
     body_ended_ = true;
+    if (bdat_) {
+        if (!waiting_) // else: LAST goes when the previous chunk is answered
+            send_chunk(true);
+        return;
+    }
     if (!data_ok_)
         return; // sent when the 354 comes
     if (!at_line_start_)

@@ -13,6 +13,8 @@
 // that needs it is refused with 550 5.6.7 when the server lacks it, 3.4),
 // 3461 (DSN parameters dropped when the server does not offer DSN: the
 // message is then relayed as to a non-DSN server, 4.2), 3463 (enhanced codes).
+// 3030 (BDAT toward a server that offers CHUNKING: the message in sized
+// chunks, the last marked LAST; a refused chunk fails the message).
 // Commands go lock-step (one outstanding): the sender's session already
 // waits at each step for the LAN verdict, so pipelining toward a server one
 // hop away on the LAN would win nothing.
@@ -51,6 +53,10 @@ enum class LanTls : std::uint8_t {
 struct ClientConfig {
     std::string helo_name = "smtpgw.invalid";
     LanTls tls = LanTls::never;
+    // RFC 3030: when the server offers CHUNKING the body goes in BDAT
+    // chunks of this size (no dot-stuffing, no scan for the end), one
+    // outstanding at a time; 0: always DATA.
+    std::size_t bdat_chunk_bytes = 65536;
     // RFC 5321 4.5.3.2 gives minutes; the LAN server is one hop away and the
     // sender is waiting on each step, so a stuck server is given up sooner
     // and the sender gets a 4xx it will retry.
@@ -159,6 +165,7 @@ class Client {
     void fail_all(std::uint16_t code, const char* enhanced, const char* text);
     void push_result(Step step, UpstreamReply r, std::size_t rcpt, bool synthetic);
     void stuff(std::string_view text);
+    void send_chunk(bool last);
     std::string filter_mail_params(std::string_view params, bool& needs_utf8) const;
     std::string filter_rcpt_params(std::string_view params) const;
 
@@ -174,6 +181,8 @@ class Client {
 
     // The body: stuffed into out_ once the server said 354.
     bool data_sent_ = false, data_ok_ = false, body_ended_ = false, body_dropped_ = false;
+    bool bdat_ = false; // this message goes in BDAT chunks
+    std::string chunk_; // BDAT: body octets not yet sent in a chunk
     bool at_line_start_ = true;
     bool message_owed_ = false;  // data() was called and the message's result is not out yet
     std::uint64_t now_ms_ = 0;   // the latest time given (calls without a clock use it)

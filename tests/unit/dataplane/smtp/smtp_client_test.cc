@@ -327,3 +327,91 @@ TEST(SmtpClient, StartTlsOutcomesFollowTheMode) {
         }
     }
 }
+
+// --- BDAT toward a server that offers CHUNKING (RFC 3030) ---
+
+namespace {
+
+Client chunking_client(std::size_t chunk_bytes) {
+    ClientConfig cfg;
+    cfg.bdat_chunk_bytes = chunk_bytes;
+    Client c(cfg, 0);
+    c.on_connected(0);
+    c.on_input(bytes("220 lan ESMTP\r\n"), 0);
+    take_output(c); // EHLO
+    c.on_input(bytes("250-lan\r\n250-PIPELINING\r\n250 CHUNKING\r\n"), 0);
+    c.mail("<a@example.org>", "");
+    c.rcpt("<b@example.com>", "");
+    c.on_input(bytes("250 ok\r\n"), 0);
+    c.on_input(bytes("250 ok\r\n"), 0);
+    take_output(c);
+    results(c);
+    return c;
+}
+
+} // namespace
+
+TEST(SmtpClient, ChunkingServersGetTheBodyInBdatChunksUnstuffed) {
+    struct Case {
+        std::size_t body_size;
+        std::vector<std::string> heads; // the BDAT command lines, in order
+    };
+    const Case cases[] = {
+        {10, {"BDAT 10 LAST"}},
+        {100, {"BDAT 64", "BDAT 36 LAST"}},
+        {128, {"BDAT 64", "BDAT 64 LAST"}},
+        {200, {"BDAT 64", "BDAT 136 LAST"}}, // the end came while a chunk was out
+    };
+    for (const auto& c : cases) {
+        Client cl = chunking_client(64);
+        cl.data();
+        STRCMP_EQUAL("", take_output(cl).c_str()); // no DATA
+        std::string body;
+        for (std::size_t i = 0; i < c.body_size; ++i)
+            body += i % 10 == 0 ? "." : i % 10 == 9 ? "\n" : "x"; // dots at line starts
+        cl.body(bytes(body));
+        cl.end_body();
+        std::string sent;
+        std::vector<std::string> heads;
+        for (std::size_t k = 0; k < c.heads.size(); ++k) {
+            std::string out = take_output(cl);
+            auto eol = out.find("\r\n");
+            CHECK_TRUE(eol != std::string::npos);
+            heads.push_back(out.substr(0, eol));
+            sent += out.substr(eol + 2);
+            cl.on_input(bytes(k + 1 < c.heads.size() ? "250 2.0.0 chunk\r\n" : "250 2.0.0 queued\r\n"), 1);
+        }
+        CHECK_EQUAL(c.heads.size(), heads.size());
+        for (std::size_t k = 0; k < heads.size(); ++k)
+            STRCMP_EQUAL(c.heads[k].c_str(), heads[k].c_str());
+        STRCMP_EQUAL(body.c_str(), sent.c_str()); // as it is: no dot-stuffing
+        auto rs = results(cl);
+        CHECK_FALSE(rs.empty());
+        CHECK_TRUE(rs.back().step == Step::message);
+        CHECK_EQUAL(250, rs.back().reply.code);
+        STRCMP_EQUAL("queued", rs.back().reply.text.c_str());
+    }
+}
+
+TEST(SmtpClient, ARefusedChunkFailsTheMessageAndNoChunkFollows) {
+    Client cl = chunking_client(64);
+    cl.data();
+    cl.body(bytes(std::string(200, 'x')));
+    std::string first = take_output(cl);
+    CHECK_TRUE(first.starts_with("BDAT 64\r\n"));
+    cl.on_input(bytes("552 5.3.4 too big\r\n"), 1);
+    cl.end_body();
+    auto rs = results(cl);
+    CHECK_TRUE(rs.back().step == Step::message);
+    CHECK_EQUAL(552, rs.back().reply.code);
+    STRCMP_EQUAL("RSET\r\n", take_output(cl).c_str()); // and no more BDAT
+    cl.on_input(bytes("250 ok\r\n"), 2);
+    cl.mail("<c@example.org>", "");
+    STRCMP_EQUAL("MAIL FROM:<c@example.org>\r\n", take_output(cl).c_str());
+}
+
+TEST(SmtpClient, WithChunkingOffThePlainDataPathIsUsed) {
+    Client cl = chunking_client(0);
+    cl.data();
+    STRCMP_EQUAL("DATA\r\n", take_output(cl).c_str());
+}
