@@ -104,6 +104,14 @@ struct Parser {
             if (!value.starts_with("/"))
                 return "control.socket must be an absolute path";
             board.control_socket = value;
+        } else if (key == "metrics.listen") {
+            if (value != "none" && value.rfind(':') == std::string_view::npos)
+                return "metrics.listen must be ADDRESS:PORT ([::1]:9101 for IPv6) or none";
+            board.metrics_listen = value == "none" ? "" : std::string(value);
+        } else if (key == "metrics.allow_non_loopback") {
+            if (value != "on" && value != "off")
+                return "metrics.allow_non_loopback must be on or off";
+            board.metrics_allow_non_loopback = value == "on";
         } else if (key == "control.config_file") {
             if (!value.starts_with("/") && value != "none")
                 return "control.config_file must be an absolute path or none";

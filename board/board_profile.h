@@ -105,6 +105,10 @@ struct BoardProfile {
     // The startup configuration: console commands run at start, written by
     // `config save` ("": none).
     std::string config_file = "/etc/smtpgw/smtpgw.conf";
+    // The Prometheus endpoint (HTTP on the kernel's stack): loopback unless
+    // allowed otherwise; "" : off.
+    std::string metrics_listen = "127.0.0.1:9101";
+    bool metrics_allow_non_loopback = false;
     bool fault_injection = false; // `set fault` allowed (lab boards only)
     TcpProfile tcp;
     SmtpProfile smtp;

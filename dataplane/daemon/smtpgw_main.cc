@@ -30,6 +30,8 @@
 #include "io/dataplane.h"
 #include "io/dataplane_cli.h"
 #include "io/settings_store.h"
+#include "io/metrics_collect.h"
+#include "metrics_http.h"
 #include "running_config.h"
 #include "syslog_sink.h"
 
@@ -199,10 +201,21 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "smtpgw: cannot open the mail log %s; logging to stderr\n",
                          want.c_str());
     };
+    // The Prometheus endpoint, served from this loop (never the fast path).
+    smtpgw::control::MetricsHttp metrics(board.metrics_listen, board.metrics_allow_non_loopback,
+                                         [&] { return smtpgw::io::render_metrics(dp, peer_filter); });
+    if (!board.metrics_listen.empty()) {
+        if (auto why = metrics.start(); !why.empty())
+            smtpgw::control::log_line(smtpgw::control::LogLevel::error, "metrics: " + why);
+    }
     smtpgw::control::SyslogSink syslog; // smtp.log_syslog
     std::uint64_t next_rotation = 0;
     while (!g_stop) {
         server.poll_once(100);
+        metrics.poll_once(0, static_cast<std::uint64_t>(
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count()));
         peer_filter.tick(); // dynamic entries expire here, off the fast path
         if (auto note = config.tick(); !note.empty())
             smtpgw::control::log_line(smtpgw::control::LogLevel::warn, note);

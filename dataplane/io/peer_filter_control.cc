@@ -75,6 +75,14 @@ std::uint64_t PeerFilterControl::refused_by(filter::PeerListId id) const {
     return total - refused_base_[id];
 }
 
+std::vector<std::pair<std::string, std::uint64_t>> PeerFilterControl::refused_per_list() const {
+    std::vector<std::pair<std::string, std::uint64_t>> out{
+        {"runtime", refused_by(kRuntimeList)}, {"dynamic", refused_by(kDynamicList)}};
+    for (const auto& [path, f] : files_)
+        out.emplace_back(path, refused_by(f.id));
+    return out;
+}
+
 void PeerFilterControl::for_each_entry(
     const std::function<void(const Entry&)>& visit) const {
     for (const auto& [k, e] : runtime_)

@@ -64,6 +64,10 @@ class PeerFilterControl final : public control::ConfigSection {
     // entries, per-list actions (dynamic entries are state, kept in the
     // state file). clear_config() forgets them and publishes the table
     // that is left (dynamic entries only).
+    // SYNs refused per list, by the list's name (runtime, dynamic, a file):
+    // for the metrics endpoint.
+    std::vector<std::pair<std::string, std::uint64_t>> refused_per_list() const;
+
     std::vector<std::string> config_lines() const override;
     void clear_config() override;
 

@@ -110,7 +110,10 @@ void Client::push_result(Step step, UpstreamReply r, std::size_t rcpt, bool synt
             return;
         message_owed_ = false;
     }
-    results_.push_back(ClientResult{step, std::move(r), rcpt, synthetic});
+    ClientResult res{step, std::move(r), rcpt, synthetic};
+    if (!synthetic && now_ms_ >= sent_ms_)
+        res.elapsed_ms = now_ms_ - sent_ms_; // the server's reply time
+    results_.push_back(std::move(res));
 }
 
 bool Client::poll_result(ClientResult& out) {
@@ -144,6 +147,7 @@ void Client::on_connected(std::uint64_t now_ms) {
     if (phase_ != Phase::connecting)
         return;
     phase_ = Phase::greeting;
+    sent_ms_ = now_ms;
     deadline_ms_ = now_ms + config_.greeting_timeout_ms;
 }
 
@@ -221,6 +225,7 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
             out_ += "HELO ";
             out_ += config_.helo_name;
             out_ += "\r\n";
+            sent_ms_ = now_ms;
             deadline_ms_ = now_ms + config_.command_timeout_ms;
             return;
         }
@@ -259,6 +264,7 @@ void Client::on_reply(const UpstreamReply& r, std::uint64_t now_ms) {
             // until the handshake is done.
             phase_ = Phase::handshake;
             starttls_ = true;
+            sent_ms_ = now_ms;
             deadline_ms_ = now_ms + config_.command_timeout_ms;
             return;
         }
@@ -355,6 +361,7 @@ void Client::send_ehlo(std::uint64_t now_ms) {
     out_ += "EHLO ";
     out_ += config_.helo_name;
     out_ += "\r\n";
+    sent_ms_ = now_ms;
     deadline_ms_ = now_ms + config_.command_timeout_ms;
 }
 
@@ -364,6 +371,7 @@ void Client::ready_after_ehlo(std::uint64_t now_ms) {
         if (caps_.starttls) {
             phase_ = Phase::starttls;
             out_ += "STARTTLS\r\n";
+            sent_ms_ = now_ms;
             deadline_ms_ = now_ms + config_.command_timeout_ms;
             return;
         }
@@ -409,6 +417,7 @@ void Client::send_next(std::uint64_t now_ms) {
     queue_.pop_front();
     waiting_ = true;
     out_ += outstanding_.line;
+    sent_ms_ = now_ms;
     deadline_ms_ = now_ms + config_.command_timeout_ms;
 }
 
@@ -506,6 +515,7 @@ void Client::send_chunk(bool last) {
     chunk_.erase(0, n);
     outstanding_ = Pending{last ? Step::message : Step::data, "", 0};
     waiting_ = true;
+    sent_ms_ = now_ms_;
     deadline_ms_ = now_ms_ + (last ? config_.data_end_timeout_ms : config_.command_timeout_ms);
 }
 
@@ -588,6 +598,7 @@ void Client::end_body() {
     out_ += ".\r\n";
     outstanding_ = Pending{Step::message, "", 0};
     waiting_ = true;
+    sent_ms_ = now_ms_;
     deadline_ms_ = now_ms_ + config_.data_end_timeout_ms;
 }
 

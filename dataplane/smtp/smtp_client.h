@@ -83,7 +83,8 @@ struct ClientResult {
     Step step = Step::greeting;
     UpstreamReply reply;
     std::size_t rcpt_index = 0;
-    bool synthetic = false; // made up here: the server never said it
+    bool synthetic = false;       // made up here: the server never said it
+    std::uint64_t elapsed_ms = 0; // from the command (or the body's end) to this reply
 };
 
 // Parses one reply line ("250-text" / "250 text"). Error contract: false
@@ -173,6 +174,7 @@ class Client {
     Capabilities caps_;
     Phase phase_ = Phase::connecting;
     bool starttls_ = false, tls_active_ = false;
+    std::uint64_t sent_ms_ = 0; // when the outstanding command (or body end) went out
     bool closed_ = false, wants_close_ = false;
     std::deque<Pending> queue_; // commands not yet sent
     bool waiting_ = false;      // a command is outstanding

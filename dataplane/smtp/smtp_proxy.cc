@@ -421,6 +421,7 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
     case EventKind::data_end:
         in_message_ = false;
         tx_.size = e.size;
+        data_end_ms_ = now_ms;
         if (client_ && !client_->closed()) {
             client_->end_body();
             awaiting_ = Awaiting::message;
@@ -469,6 +470,8 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
 }
 
 void Proxy::on_result(const ClientResult& r, std::uint64_t now_ms) {
+    if (!r.synthetic && r.step != Step::greeting && lan_reply_ms_.size() < 64)
+        lan_reply_ms_.push_back(r.elapsed_ms);
     switch (r.step) {
     case Step::mail:
         if (awaiting_ == Awaiting::mail) {
@@ -496,6 +499,7 @@ void Proxy::on_result(const ClientResult& r, std::uint64_t now_ms) {
     case Step::message:
         if (awaiting_ == Awaiting::message) {
             Reply out = to_sender(r);
+            tx_.verdict_ms = static_cast<std::int64_t>(now_ms - std::min(now_ms, data_end_ms_));
             log_message(out.code < 400 ? "sent" : out.code >= 500 ? "rejected" : "deferred", out);
             answer(out, now_ms);
         }

@@ -66,9 +66,10 @@ struct MessageLog {
     std::string from; // reverse-path, without <>
     std::vector<std::string> to;
     std::uint64_t size = 0;
-    std::string status; // sent, rejected, deferred, aborted
-    Reply reply;        // what the sender was told
-    std::string detail; // for a rejected attempt: the command
+    std::string status;           // sent, rejected, deferred, aborted
+    Reply reply;                  // what the sender was told
+    std::string detail;           // for a rejected attempt: the command
+    std::int64_t verdict_ms = -1; // from the end of data to the sender's answer (-1: none)
 };
 // "id=... client=... helo=<...> from=<...> to=<a>,<b> size=N status=sent reply=\"250 ...\"".
 std::string format_log_line(const MessageLog& m);
@@ -129,6 +130,14 @@ class Proxy {
     std::uint64_t next_expiry() const;
 
     bool poll_log(MessageLog& out);
+    // The LAN server's reply times (ms) seen since the last call, for the
+    // owner's histogram.
+    template <typename F>
+    void drain_lan_reply_ms(F&& f) {
+        for (auto ms : lan_reply_ms_)
+            f(ms);
+        lan_reply_ms_.clear();
+    }
     // True once (then false) when the sender talked before the banner or
     // broke RFC 2920 synchronisation: the adapter reports it to the peer filter.
     bool take_misbehaved() {
@@ -169,6 +178,8 @@ class Proxy {
     std::string tls_;
     bool starttls_ = false;
     std::int64_t wall_offset_ms_ = 0;
+    std::uint64_t data_end_ms_ = 0;
+    std::vector<std::uint64_t> lan_reply_ms_; // bounded: drained at every serve()
     MessageLog tx_;
     std::deque<MessageLog> logs_;
 };

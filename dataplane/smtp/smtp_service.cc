@@ -48,6 +48,7 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
     s = Slot{};
     s.client = c;
     s.peer = info->tuple.remote;
+    s.accepted_ms = now_ns / 1'000'000;
     SessionPeer peer;
     peer.client_address = address_text(info->tuple.remote);
     peer.session_id = (std::uint64_t{lcore_index_} << 48) | next_session_++;
@@ -69,8 +70,12 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
 }
 
 void SmtpService::drain_logs(Slot& s) {
+    s.proxy->drain_lan_reply_ms(
+        [&](std::uint64_t ms) { counters_.lan_reply_latency.observe_us(ms * 1000); });
     MessageLog m;
     while (s.proxy->poll_log(m)) {
+        if (m.verdict_ms >= 0)
+            counters_.verdict_latency.observe_us(static_cast<std::uint64_t>(m.verdict_ms) * 1000);
         if (m.status == "sent")
             counters_.messages_sent.add();
         else if (m.status == "aborted")
@@ -162,6 +167,10 @@ bool SmtpService::serve_client(tcp::TcpStack& stack, Slot& s, std::uint64_t now_
             s.client, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
         p.consume_client_output(n);
         moved = moved || n != 0;
+        if (n != 0 && !s.banner_sent) {
+            s.banner_sent = true;
+            counters_.banner_latency.observe_us((now_ms - s.accepted_ms) * 1000);
+        }
     } else if (!out.empty() && s.tls->handshake_done()) {
         std::size_t n =
             s.tls->write(std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));

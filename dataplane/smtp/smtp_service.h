@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "net/counters.h"
+#include "net/latency_histogram.h"
 #include "smtp/smtp_proxy.h"
 #include "tcp/tcp_stack.h"
 #include "tls/tls_context.h"
@@ -79,13 +80,16 @@ struct SmtpCounters {
     net::Counter refusals;         // refused commands (relay, syntax, limits)
     net::Counter lan_connects;
     net::Counter lan_connect_failures;
-    net::Counter log_lines_dropped;   // the log sink was full
-    net::Counter tls_started;         // STARTTLS answered 220
-    net::Counter tls_established;     // handshakes completed
-    net::Counter tls_resumed;         // ... of which resumed a session (ticket)
-    net::Counter tls_failed;          // handshakes or records that failed: connection closed
-    net::Counter lan_tls_established; // STARTTLS toward the LAN server completed
-    net::Counter lan_tls_failed;      // ... failed (the sender got 451 4.7.5)
+    net::Counter log_lines_dropped;          // the log sink was full
+    net::Counter tls_started;                // STARTTLS answered 220
+    net::Counter tls_established;            // handshakes completed
+    net::Counter tls_resumed;                // ... of which resumed a session (ticket)
+    net::Counter tls_failed;                 // handshakes or records that failed: connection closed
+    net::Counter lan_tls_established;        // STARTTLS toward the LAN server completed
+    net::Counter lan_tls_failed;             // ... failed (the sender got 451 4.7.5)
+    net::LatencyHistogram banner_latency;    // accept to the first octet of the banner sent
+    net::LatencyHistogram verdict_latency;   // end of data to the sender's answer (the LAN verdict)
+    net::LatencyHistogram lan_reply_latency; // each LAN server reply, from its command
 };
 
 class SmtpService final : public tcp::StreamHandler {
@@ -121,6 +125,8 @@ class SmtpService final : public tcp::StreamHandler {
         net::Ipv6Addr peer; // the sender (v4-mapped for IPv4)
         std::string unread; // sender octets received but not yet taken by the session
         std::uint64_t expiry_ms = 0;
+        std::uint64_t accepted_ms = 0; // for the banner latency
+        bool banner_sent = false;
         // After STARTTLS: pending until the 220 is out in clear, then the
         // stream every sender octet goes through.
         bool tls_pending = false;
