@@ -100,6 +100,10 @@ class PostfixInterop(unittest.TestCase):
                 send("203.0.113.1", body)
                 got = wait_file(os.path.join(STATE, "postfix-lan", "mail"), tag)
                 self.assertEqual(labtool.split_received(got)[1], body)
+                # Postfix offers CHUNKING: the gateway sent the body with BDAT (RFC 3030).
+                with open(os.path.join(STATE, "postfix-lan", "maillog")) as f:
+                    self.assertRegex(f.read(), r"disconnect from unknown\[198\.51\.100\.1\] "
+                                               r"ehlo=\d+ mail=1 rcpt=1 bdat=\d+ quit=1")
             finally:
                 postfix("stop", "lan")
         finally:
