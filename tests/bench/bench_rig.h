@@ -63,15 +63,21 @@ struct RingPort {
 };
 
 // Error contract: an empty string, or what failed.
-inline std::string make_ring_port(RingPort& r, unsigned mbufs, unsigned ring_size) {
+// `name` tells ports apart (a bench with a WAN and a LAN port makes two);
+// `pool`: share an existing mbuf pool instead of making one.
+inline std::string make_ring_port(RingPort& r, unsigned mbufs, unsigned ring_size,
+                                  const std::string& name = "wan", rte_mempool* pool = nullptr) {
     auto socket = static_cast<int>(rte_socket_id());
-    r.pool =
-        rte_pktmbuf_pool_create("bench_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-    r.rx = rte_ring_create("bench_rx", ring_size, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    r.tx = rte_ring_create("bench_tx", ring_size, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    r.pool = pool ? pool
+                  : rte_pktmbuf_pool_create(("bench_mbufs_" + name).c_str(), mbufs, 256, 0,
+                                            RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    r.rx = rte_ring_create(("bench_rx_" + name).c_str(), ring_size, socket,
+                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+    r.tx = rte_ring_create(("bench_tx_" + name).c_str(), ring_size, socket,
+                           RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (!r.pool || !r.rx || !r.tx)
         return "mempool or rings";
-    int pid = rte_eth_from_rings("bench_wan", &r.rx, 1, &r.tx, 1, rte_socket_id());
+    int pid = rte_eth_from_rings(("bench_" + name).c_str(), &r.rx, 1, &r.tx, 1, rte_socket_id());
     if (pid < 0)
         return "rte_eth_from_rings";
     r.port = static_cast<std::uint16_t>(pid);
