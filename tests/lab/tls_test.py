@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import unittest
@@ -187,6 +188,30 @@ class StartTls(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("/nonexistent.crt", r.stderr)
         self.assertIn("mx.example.com (default)", labtool.cli("show", "tls").stdout)
+
+    def test_a_session_open_across_a_reload_goes_on(self):
+        # A TLS session mid-transaction while the certificates are reloaded:
+        # it keeps its context and finishes its message.
+        script = r'''
+import smtplib, ssl, subprocess, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("203.0.113.1", 25, timeout=30) as s:
+    s.ehlo("client.example.org"); s.starttls(context=ctx); s.ehlo("client.example.org")
+    s.mail("sender@example.org"); s.rcpt("someone@example.com")
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test reloads here
+    s.data(b"Subject: " + sys.argv[1].encode() + b"\r\n\r\nacross a reload\r\n")
+print("sent")
+'''
+        tag = f"tls-reload-{time.time_ns()}"
+        p = subprocess.Popen([labtool.LAB, "exec", "wan", labtool.PY, "-c", script, tag],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        self.assertIn("certificates reloaded", labtool.cli("tls", "reload").stdout)
+        out, _ = p.communicate("go\n", timeout=60)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("sent", out)
+        lan_file_with(tag)
 
     def test_required_tls_refuses_mail_in_clear_with_530(self):
         try:
