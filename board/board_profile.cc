@@ -105,8 +105,20 @@ struct Parser {
                 return "control.socket must be an absolute path";
             board.control_socket = value;
         } else if (key == "metrics.listen") {
-            if (value != "none" && value.rfind(':') == std::string_view::npos)
-                return "metrics.listen must be ADDRESS:PORT ([::1]:9101 for IPv6) or none";
+            // Checked whole here: a typo in the port must not start the
+            // endpoint on a random port with no error.
+            auto colon = value.rfind(':');
+            std::uint16_t port = 0;
+            bool ok = value == "none";
+            if (!ok && colon != std::string_view::npos &&
+                parse_uint(value.substr(colon + 1), port, 65535) && port != 0) {
+                auto host = value.substr(0, colon);
+                ok = host.size() > 2 && host.front() == '[' && host.back() == ']'
+                         ? net::parse_ipv6(host.substr(1, host.size() - 2)).has_value()
+                         : net::parse_ipv4(host).has_value();
+            }
+            if (!ok)
+                return "metrics.listen must be IPV4:PORT or [IPV6]:PORT (port 1..65535) or none";
             board.metrics_listen = value == "none" ? "" : std::string(value);
         } else if (key == "metrics.allow_non_loopback") {
             if (value != "on" && value != "off")
