@@ -305,6 +305,15 @@ TEST(RuleDatabase, AnUnwritableCacheStillGivesTheRules) {
     STRCMP_EQUAL("B1@6", body_matches(*set, "needle").c_str());
     must_compile(kRules, {}, &rep);
     CHECK(rep.outcome == CacheOutcome::not_used);
+    // A directory where the cache should be: not read, not replaced.
+    auto taken = dir.path("taken");
+    fs::create_directories(taken);
+    must_compile(kRules, taken, &rep);
+    CHECK(rep.outcome == CacheOutcome::compiled_unsaved);
+    CHECK_TEXT(rep.note.find("ignored: not a regular file") != std::string::npos, rep.note.c_str());
+    CHECK_TEXT(rep.note.find("cannot rename") != std::string::npos, rep.note.c_str());
+    CHECK_TRUE(fs::is_directory(taken));
+    CHECK_FALSE(fs::exists(taken + ".tmp"));
 }
 
 TEST(RuleDatabase, TheKeyCoversCompileInputsOnly) {

@@ -195,6 +195,19 @@ TEST(RuleFile, ReportedErrorsAreBoundedAndTheRestCounted) {
     LONGS_EQUAL(100, p.errors[99].line);
 }
 
+TEST(RuleFile, RulesPerFileAreBounded) {
+    std::string text;
+    for (std::size_t i = 0; i <= kMaxRules + 5; ++i) {
+        text += 'R';
+        text += std::to_string(i);
+        text += " /a/ text tag \"d\"\n";
+    }
+    auto p = parse_rule_file(text);
+    LONGS_EQUAL(kMaxRules, p.rules.size());
+    CHECK_FALSE(p.ok());
+    STRCMP_EQUAL("f:20001: too many rules (limit 20000)", errors_of(p).c_str());
+}
+
 TEST(RuleFile, DescribeAndNames) {
     STRCMP_EQUAL("rules.txt:7: why", describe({7, "why"}, "rules.txt").c_str());
     STRCMP_EQUAL("rules.txt: why", describe({0, "why"}, "rules.txt").c_str());
