@@ -259,7 +259,12 @@ TEST(MimeHeader, EncodedWordsTable) {
         // Bad text inside a good word is decoded tolerantly and counted.
         {"=?utf-8?q?a=ZZ?=", "a=ZZ", "utf-8", true, {.bad_encoded_words = 1}},
         {"=?utf-8?b?Y*Q==?=", "a", "utf-8", true, {.bad_encoded_words = 1}},
-        {"=?utf-8?b?" "?=", "", "utf-8", true, {}},
+        {"=?utf-8?b?"
+         "?=",
+         "",
+         "utf-8",
+         true,
+         {}},
     };
     for (const auto& c : cases) {
         HeaderIssues issues;
