@@ -85,6 +85,15 @@ std::string format_log_line(const MessageLog& m) {
         s += " command=";
         append_quoted(s, m.detail);
     }
+    if (!m.verdict.empty()) {
+        s += " verdict=";
+        append_quoted(s, m.verdict);
+    }
+    if (!m.rules.empty()) {
+        s += " rules=";
+        for (std::size_t i = 0; i < m.rules.size(); ++i)
+            s += (i ? "," : "") + m.rules[i];
+    }
     return s;
 }
 
@@ -219,6 +228,19 @@ std::string format_log_json(const MessageLog& m) {
         s += ",\"command\":";
         json_string(s, m.detail);
     }
+    if (!m.verdict.empty()) {
+        s += ",\"verdict\":";
+        json_string(s, m.verdict);
+    }
+    if (!m.rules.empty()) {
+        s += ",\"rules\":[";
+        for (std::size_t i = 0; i < m.rules.size(); ++i) {
+            if (i)
+                s += ',';
+            json_string(s, m.rules[i]);
+        }
+        s += ']';
+    }
     s += '}';
     return s;
 }
@@ -254,6 +276,7 @@ std::size_t Proxy::on_client_input(std::span<const std::uint8_t> in, std::uint64
 }
 
 void Proxy::on_client_closed(std::uint64_t now_ms) {
+    client_closed_ = true;
     session_.on_peer_closed(now_ms);
     pump(now_ms);
 }
@@ -346,6 +369,11 @@ void Proxy::pump(std::uint64_t now_ms) {
         }
         if (held_body_ && !feed_body())
             break; // the client is full: the session waits too
+        if (end_after_held_ && !held_body_) { // a released message is all with the client
+            end_after_held_ = false;
+            client_->end_body();
+            awaiting_ = Awaiting::message;
+        }
         if (awaiting_ != Awaiting::none)
             continue;
         Event e;
@@ -400,6 +428,16 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
         break;
     case EventKind::data_start:
         in_message_ = true;
+        if (config_.inspect && inspector_) {
+            // Held until the verdict: the LAN server gets DATA only then.
+            inspecting_ = true;
+            spool_.clear();
+            inspector_->begin(e.message_id);
+            ensure_client(now_ms);
+            if (e.needs_answer)
+                session_.answer(Reply{354, "", ""}, now_ms);
+            break;
+        }
         ensure_client(now_ms).data();
         if (config_.add_received) {
             std::string trace = received_header(
@@ -414,6 +452,12 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
     case EventKind::body:
         if (!in_message_)
             break;
+        if (inspecting_) {
+            auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(e.body.data()), e.body.size());
+            inspector_->body(bytes);
+            spool_ += e.body;
+            break;
+        }
         held_body_ = std::move(e);
         held_offset_ = 0;
         feed_body();
@@ -422,6 +466,13 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
         in_message_ = false;
         tx_.size = e.size;
         data_end_ms_ = now_ms;
+        if (inspecting_) {
+            content::MessageVerdict v;
+            awaiting_ = Awaiting::verdict;
+            if (inspector_->end(v))
+                apply_verdict(v, now_ms);
+            break;
+        }
         if (client_ && !client_->closed()) {
             client_->end_body();
             awaiting_ = Awaiting::message;
@@ -434,6 +485,11 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
     case EventKind::data_abort:
         in_message_ = false;
         held_body_.reset();
+        if (inspecting_) {
+            inspecting_ = false;
+            inspector_->abort();
+            spool_.clear();
+        }
         tx_.size = e.size;
         // The LAN server must never see this message end: for DATA the
         // client drops the connection without the final dot.
@@ -456,6 +512,11 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
         break;
     case EventKind::quit:
     case EventKind::close:
+        if (in_message_ && inspecting_) {
+            inspecting_ = false;
+            inspector_->abort();
+            spool_.clear();
+        }
         if (in_message_ && client_) { // gone mid-message: nothing is delivered
             in_message_ = false;
             client_->rset();
@@ -511,6 +572,64 @@ void Proxy::on_result(const ClientResult& r, std::uint64_t now_ms) {
     case Step::quit:
         break; // failures there reach the sender through the steps they fail
     }
+}
+
+void Proxy::on_inspection(const content::MessageVerdict& verdict, std::uint64_t now_ms) {
+    if (awaiting_ != Awaiting::verdict)
+        return;
+    apply_verdict(verdict, now_ms);
+    pump(now_ms);
+}
+
+// The end of data, decided by the content scan: a refused message never
+// reaches the LAN server (its transaction is reset); a passed one goes now,
+// with the Received: line and the verdict header on top, and the sender's
+// answer is the LAN server's, as without scanning.
+void Proxy::apply_verdict(const content::MessageVerdict& v, std::uint64_t now_ms) {
+    inspecting_ = false;
+    tx_.verdict = v.reason;
+    tx_.rules = v.rule_ids;
+    if (v.action == content::Disposition::reject || v.action == content::Disposition::tempfail) {
+        spool_.clear();
+        if (client_ && !client_->closed())
+            client_->rset();
+        Reply r{v.code, v.enhanced, v.text};
+        tx_.verdict_ms = static_cast<std::int64_t>(now_ms - std::min(now_ms, data_end_ms_));
+        log_message(v.action == content::Disposition::reject ? "rejected" : "deferred", r);
+        answer(r, now_ms);
+        return;
+    }
+    if (client_closed_) { // the sender left before its answer: it will send again
+        spool_.clear();
+        if (client_ && !client_->closed())
+            client_->rset();
+        awaiting_ = Awaiting::none;
+        log_message("aborted", Reply{421, "4.4.2", "sender disconnected before the verdict"});
+        return;
+    }
+    if (!client_ || client_->closed()) {
+        spool_.clear();
+        Reply r{451, "4.4.1", "LAN mail server unavailable, try again later"};
+        log_message("deferred", r);
+        answer(r, now_ms);
+        return;
+    }
+    std::string top;
+    if (config_.add_received)
+        top = received_header(helo_, client_address_, config_.session.hostname, tls_, tx_.id,
+                              tx_.to, static_cast<std::int64_t>(now_ms) + wall_offset_ms_);
+    if (v.action == content::Disposition::tag && !v.header.empty())
+        top += v.header + "\r\n";
+    spool_.insert(0, top);
+    client_->data();
+    Event release;
+    release.kind = EventKind::body;
+    release.body = std::move(spool_);
+    spool_.clear();
+    held_body_ = std::move(release);
+    held_offset_ = 0;
+    end_after_held_ = true;
+    awaiting_ = Awaiting::message;
 }
 
 void Proxy::log_message(std::string status, const Reply& reply) {

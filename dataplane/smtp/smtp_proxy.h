@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "content/message_scan.h"
 #include "smtp/smtp_client.h"
 #include "smtp/smtp_session.h"
 
@@ -45,6 +46,26 @@ struct ProxyConfig {
     // RFC 5321 4.4: a server that relays a message MUST add its Received:
     // trace line (with the TLS details of RFC 8314 when there were some).
     bool add_received = true;
+    // Content scanning: the body is held here until the inspector's
+    // verdict (set_inspector); the LAN server sees DATA only for a message
+    // that passed, so a refused one never reaches it.
+    bool inspect = false;
+};
+
+// The content scanner of one session's messages, as the proxy sees it
+// (the service implements it with content::MessageScan and the antivirus
+// threads). Called on the session's lcore; must not block.
+class MessageInspector {
+  public:
+    virtual ~MessageInspector() = default;
+    virtual void begin(std::string_view message_id) = 0;
+    // Canonical message text (dot-stuffing undone, CRLF lines), in order.
+    virtual void body(std::span<const std::uint8_t> canonical) = 0;
+    // The end of the message. Returns true with the verdict in `out`, or
+    // false when it comes later through Proxy::on_inspection().
+    virtual bool end(content::MessageVerdict& out) = 0;
+    // The message was abandoned (abort, disconnect): no verdict is wanted.
+    virtual void abort() = 0;
 };
 
 // The Received: header the gateway puts on top of each message it relays
@@ -70,6 +91,8 @@ struct MessageLog {
     Reply reply;                  // what the sender was told
     std::string detail;           // for a rejected attempt: the command
     std::int64_t verdict_ms = -1; // from the end of data to the sender's answer (-1: none)
+    std::string verdict;          // content scan: "rule=ID", "virus=NAME", "tagged", ... ("": none)
+    std::vector<std::string> rules; // content rules that matched
 };
 // "id=... client=... helo=<...> from=<...> to=<a>,<b> size=N status=sent reply=\"250 ...\"".
 std::string format_log_line(const MessageLog& m);
@@ -102,6 +125,11 @@ class Proxy {
     // The handshake is done: `description` ("TLSv1.3 TLS_AES_128_GCM_SHA256")
     // goes on every log line of the session from here on.
     void on_tls_established(std::string description) { tls_ = std::move(description); }
+    // The content scanner for this session's messages (config.inspect);
+    // outlives the proxy or is reset to null first.
+    void set_inspector(MessageInspector* inspector) { inspector_ = inspector; }
+    // The verdict the inspector's end() left pending.
+    void on_inspection(const content::MessageVerdict& verdict, std::uint64_t now_ms);
     // Milliseconds to add to now_ms to get the time since 1970 (the
     // Received: date); given by the owner, which has a clock.
     void set_wall_clock_offset_ms(std::int64_t offset) { wall_offset_ms_ = offset; }
@@ -150,7 +178,7 @@ class Proxy {
     const Session& session() const { return session_; }
 
   private:
-    enum class Awaiting : std::uint8_t { none, mail, rcpt, message };
+    enum class Awaiting : std::uint8_t { none, mail, rcpt, verdict, message };
 
     void pump(std::uint64_t now_ms);
     void on_event(Event& e, std::uint64_t now_ms);
@@ -160,6 +188,7 @@ class Proxy {
     Client& ensure_client(std::uint64_t now_ms);
     void log_message(std::string status, const Reply& reply);
     void log_refusal(const Event& e);
+    void apply_verdict(const content::MessageVerdict& v, std::uint64_t now_ms);
 
     ProxyConfig config_;
     Session session_;
@@ -169,6 +198,11 @@ class Proxy {
     bool in_message_ = false; // between data_start and data_end/abort: body goes to the client
     std::optional<Event> held_body_; // a body event the client had no room for yet
     std::size_t held_offset_ = 0;
+    bool end_after_held_ = false; // the held body is a released message: end it when sent
+    MessageInspector* inspector_ = nullptr;
+    bool inspecting_ = false; // the current message's body is spooled for the inspector
+    std::string spool_;       // its canonical text (bounded by the session's message size)
+    bool client_closed_ = false;
     std::uint64_t now_ms_ = 0; // the latest time given (consume_lan_output has none)
     bool misbehaved_ = false;
 

@@ -5,6 +5,8 @@
 // ones: aiosmtpd and Postfix).
 #include "smtp/smtp_proxy.h"
 
+#include <memory>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -92,11 +94,14 @@ struct Harness {
     bool lan_refuses_connection = false;
     std::uint64_t now = 1000;
 
-    explicit Harness(LanServer server = {}) : lan(std::move(server)) {
+    explicit Harness(LanServer server = {}, MessageInspector* inspector = nullptr)
+        : lan(std::move(server)) {
         config.session.hostname = "mx.example.com";
         config.session.relay.domains = {"example.com"};
         config.client.helo_name = "mx.example.com";
+        config.inspect = inspector != nullptr;
         proxy = std::make_unique<Proxy>(config, SessionPeer{"203.0.113.10", 7}, now);
+        proxy->set_inspector(inspector);
         run();
     }
     // Moves octets between the three parties until nothing moves.
@@ -432,4 +437,155 @@ TEST(SmtpProxy, JsonLogLinesEscapeWhateverTheSenderSent) {
     std::string j = format_log_json(m);
     CHECK_TRUE(j.find(",\"tls\":\"TLSv1.3 TLS_AES_128_GCM_SHA256\",") != std::string::npos);
     CHECK_TRUE(j.ends_with(",\"command\":\"RCPT TO:<x@evil.test>\"}"));
+}
+
+namespace {
+
+// The real content scan (MIME, Hyperscan) behind the proxy's inspector
+// interface; `defer` holds the verdict back as the antivirus threads do.
+struct ScanInspector final : MessageInspector {
+    std::shared_ptr<const smtpgw::rules::RuleSet> rules;
+    smtpgw::rules::RuleScratch scratch;
+    std::unique_ptr<smtpgw::content::MessageScan> scan;
+    bool defer = false;
+    bool aborted = false;
+    std::optional<smtpgw::content::MessageVerdict> held;
+
+    ScanInspector() {
+        auto r = smtpgw::rules::compile_rule_set(
+            smtpgw::rules::parse_rule_file(
+                "T-BAD /forbidden words/i text reject \"bad words\"\n"
+                "T-TAG /bitcoin/i text tag \"bitcoin\"\n"),
+            "t.rules");
+        rules = std::get<std::shared_ptr<const smtpgw::rules::RuleSet>>(r);
+    }
+    void begin(std::string_view) override {
+        scan = std::make_unique<smtpgw::content::MessageScan>(rules, scratch,
+                                                              smtpgw::content::ScanSettings{});
+    }
+    void body(std::span<const std::uint8_t> bytes) override { scan->feed(bytes); }
+    bool end(smtpgw::content::MessageVerdict& out) override {
+        auto outcome = scan->finish();
+        out = smtpgw::content::decide(outcome, {}, rules.get());
+        if (!defer)
+            return true;
+        held = out;
+        return false;
+    }
+    void abort() override { aborted = true; }
+};
+
+std::string message_text(const char* body) {
+    return std::string("Subject: t\r\n\r\n") + body + "\r\n.\r\n";
+}
+
+} // namespace
+
+TEST(SmtpProxy, ARefusedMessageNeverReachesTheLanServer) {
+    ScanInspector inspector;
+    Harness h({}, &inspector);
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send(message_text("these are forbidden words"));
+    STRCMP_EQUAL("550 5.7.1 Message rejected by rule T-BAD (bad words)", h.last_reply().c_str());
+    CHECK_EQUAL(0u, h.lan.messages.size());
+    CHECK_TRUE(h.lan.received_all.find("DATA") == std::string::npos);
+    CHECK_TRUE(h.lan.received_all.find("RSET") != std::string::npos);
+    auto logs = h.logs();
+    CHECK_EQUAL(1u, logs.size());
+    STRCMP_CONTAINS("status=rejected", logs[0].c_str());
+    STRCMP_CONTAINS("verdict=\"rule=T-BAD\" rules=T-BAD", logs[0].c_str());
+    // The session goes on: the next message passes.
+    h.send(kEnvelope);
+    h.send(message_text("fine words"));
+    STRCMP_EQUAL("250 2.0.0 queued", h.last_reply().c_str());
+    CHECK_EQUAL(1u, h.lan.messages.size());
+}
+
+TEST(SmtpProxy, APassedMessageIsDeliveredWithItsTraceAndTagHeaders) {
+    struct Case {
+        const char* body;
+        const char* header; // expected after Received:, "" for none
+    };
+    const Case cases[] = {
+        {"a plain hello", ""},
+        {"pay in bitcoin", "X-Smtpgw-Verdict: tagged; rules=T-TAG; score=0\r\n"},
+    };
+    for (const auto& c : cases) {
+        ScanInspector inspector;
+        Harness h({}, &inspector);
+        h.send(kEhlo);
+        h.send(kEnvelope);
+        h.send(message_text(c.body));
+        STRCMP_EQUAL("250 2.0.0 queued", h.last_reply().c_str());
+        CHECK_EQUAL(1u, h.lan.messages.size());
+        const std::string& m = h.lan.messages[0];
+        CHECK_TRUE(m.starts_with("\r\nReceived: from client.example.org"));
+        std::string after = m.substr(m.find("+0000\r\n") + 7);
+        std::string expect = std::string(c.header) + "Subject: t\r\n\r\n" + c.body + "\r\n";
+        STRCMP_EQUAL(expect.c_str(), after.c_str());
+    }
+}
+
+TEST(SmtpProxy, TheSenderWaitsForADeferredVerdict) {
+    ScanInspector inspector;
+    inspector.defer = true;
+    Harness h({}, &inspector);
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send(message_text("hello"));
+    STRCMP_EQUAL("354 End data with <CR><LF>.<CR><LF>", h.last_reply().c_str());
+    CHECK_EQUAL(0u, h.lan.messages.size());
+    CHECK_TRUE(inspector.held.has_value());
+    h.proxy->on_inspection(*inspector.held, h.now);
+    h.run();
+    STRCMP_EQUAL("250 2.0.0 queued", h.last_reply().c_str());
+    CHECK_EQUAL(1u, h.lan.messages.size());
+}
+
+TEST(SmtpProxy, ATemporaryVerdictDefersAndDeliversNothing) {
+    ScanInspector inspector;
+    inspector.defer = true;
+    Harness h({}, &inspector);
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send(message_text("hello"));
+    smtpgw::content::MessageVerdict v;
+    v.action = smtpgw::content::Disposition::tempfail;
+    v.code = 451;
+    v.enhanced = "4.3.0";
+    v.text = "antivirus error: timeout, try again later";
+    v.reason = "av-error";
+    h.proxy->on_inspection(v, h.now);
+    h.run();
+    STRCMP_EQUAL("451 4.3.0 antivirus error: timeout, try again later", h.last_reply().c_str());
+    CHECK_EQUAL(0u, h.lan.messages.size());
+    STRCMP_CONTAINS("status=deferred", h.logs()[0].c_str());
+}
+
+TEST(SmtpProxy, ASenderGoneBeforeItsVerdictGetsNothingDelivered) {
+    ScanInspector inspector;
+    inspector.defer = true;
+    Harness h({}, &inspector);
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send(message_text("hello"));
+    h.proxy->on_client_closed(h.now);
+    h.run();
+    h.proxy->on_inspection(*inspector.held, h.now);
+    h.run();
+    CHECK_EQUAL(0u, h.lan.messages.size());
+    STRCMP_CONTAINS("status=aborted", h.logs()[0].c_str());
+}
+
+TEST(SmtpProxy, AMessageAbandonedMidDataAbortsItsScan) {
+    ScanInspector inspector;
+    Harness h({}, &inspector);
+    h.send(kEhlo);
+    h.send(kEnvelope);
+    h.send("Subject: t\r\n\r\npart of a body\r\n");
+    h.proxy->on_client_closed(h.now);
+    h.run();
+    CHECK_TRUE(inspector.aborted);
+    CHECK_EQUAL(0u, h.lan.messages.size());
 }
