@@ -140,6 +140,8 @@ struct Parser {
             return apply_smtp(key.substr(5), value);
         } else if (key.starts_with("tls.")) {
             return apply_tls(key.substr(4), value);
+        } else if (key.starts_with("scan.")) {
+            return apply_scan(key.substr(5), value);
         } else if (key.starts_with("port.")) {
             return apply_port(key.substr(5), value);
         } else {
@@ -279,6 +281,52 @@ struct Parser {
             m.log_file = value == "none" ? "" : std::string(value);
         } else {
             return "unknown key 'smtp." + std::string(field) + "'";
+        }
+        return {};
+    }
+
+    std::string apply_scan(std::string_view field, std::string_view value) {
+        ScanProfile& c = board.scan;
+        auto path = [&](std::string& out) {
+            if (!value.starts_with("/") && value != "none")
+                return "scan." + std::string(field) + " must be an absolute path or none";
+            out = value == "none" ? "" : std::string(value);
+            return std::string();
+        };
+        auto disposition = [&](std::string& out) {
+            if (value != "reject" && value != "tempfail" && value != "tag" && value != "accept")
+                return "scan." + std::string(field) + " must be reject, tempfail, tag or accept";
+            out = std::string(value);
+            return std::string();
+        };
+        if (field == "enabled") {
+            if (value != "on" && value != "off")
+                return "scan.enabled must be on or off";
+            c.enabled = value == "on";
+        } else if (field == "rules_file") {
+            return path(c.rules_file);
+        } else if (field == "rules_cache") {
+            return path(c.rules_cache);
+        } else if (field == "av_database") {
+            return path(c.av_database);
+        } else if (field == "av_threads") {
+            if (!parse_uint(value, c.av_threads, 64) || c.av_threads == 0)
+                return "scan.av_threads must be 1..64";
+        } else if (field == "on_mime_limit") {
+            return disposition(c.on_mime_limit);
+        } else if (field == "on_error") {
+            return disposition(c.on_error);
+        } else if (field == "score_threshold") {
+            if (!parse_uint(value, c.score_threshold, 100000))
+                return "scan.score_threshold must be 0..100000";
+        } else if (field == "max_depth") {
+            if (!parse_uint(value, c.max_depth, 100) || c.max_depth == 0)
+                return "scan.max_depth must be 1..100";
+        } else if (field == "max_parts") {
+            if (!parse_uint(value, c.max_parts, 100000) || c.max_parts == 0)
+                return "scan.max_parts must be 1..100000";
+        } else {
+            return "unknown key 'scan." + std::string(field) + "'";
         }
         return {};
     }
@@ -522,6 +570,16 @@ constexpr std::string_view kSettingKeys[] = {
     "peer_filter.v6_prefix_len",
     "peer_filter.table_size",
     "peer_filter.idle_expiry_s",
+    "scan.enabled",
+    "scan.rules_file",
+    "scan.rules_cache",
+    "scan.av_database",
+    "scan.av_threads",
+    "scan.on_mime_limit",
+    "scan.on_error",
+    "scan.score_threshold",
+    "scan.max_depth",
+    "scan.max_parts",
     "tls.certificates",
     "tls.min_version",
     "tls.ciphers",
@@ -620,6 +678,27 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return u(m.idle_timeout_s);
     if (key == "smtp.log_file")
         return path_or_none(m.log_file);
+    const ScanProfile& c = b.scan;
+    if (key == "scan.enabled")
+        return on_off(c.enabled);
+    if (key == "scan.rules_file")
+        return path_or_none(c.rules_file);
+    if (key == "scan.rules_cache")
+        return path_or_none(c.rules_cache);
+    if (key == "scan.av_database")
+        return path_or_none(c.av_database);
+    if (key == "scan.av_threads")
+        return u(c.av_threads);
+    if (key == "scan.on_mime_limit")
+        return c.on_mime_limit;
+    if (key == "scan.on_error")
+        return c.on_error;
+    if (key == "scan.score_threshold")
+        return u(c.score_threshold);
+    if (key == "scan.max_depth")
+        return u(c.max_depth);
+    if (key == "scan.max_parts")
+        return u(c.max_parts);
     if (key == "peer_filter.max_entries")
         return u(b.peer_filter_max_entries);
     if (key == "peer_filter.state_file")

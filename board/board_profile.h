@@ -78,13 +78,29 @@ struct TlsProfile {
     std::vector<std::pair<std::string, std::string>> certificates; // (cert, key) PEM files
     std::string min_version = "1.2";
     std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20"; // TLS 1.2 (RFC 7525 4.2)
-    bool required = false;                 // MAIL and the rest need STARTTLS first (530 5.7.0)
+    bool required = false; // MAIL and the rest need STARTTLS first (530 5.7.0)
     // ... for senders in these networks only (v4 as v4-mapped), when not required for all.
     std::vector<net::Ipv6Prefix> required_networks;
     std::string lan = "opportunistic";     // toward the LAN server: never, opportunistic, required
     std::string lan_ca_file;               // required: trust anchors for the LAN server
     std::string lan_name;                  // required: the name its certificate carries
     std::uint32_t ticket_rotate_s = 43200; // a new ticket key this often (the previous stays valid)
+};
+
+// Content scanning (scanners/): rules, antivirus, and what failures mean.
+struct ScanProfile {
+    bool enabled = true;
+    std::string rules_file = "/etc/smtpgw/rules/default.rules"; // "": no content rules
+    std::string rules_cache = "/var/lib/smtpgw/rules.cache";    // compiled rules ("": none)
+    std::string av_database = "/var/lib/smtpgw/clamav";         // "": no antivirus
+    unsigned av_threads = 1; // scanner threads (restart): never on a fast-path core
+    // A message past a MIME limit could hide anything past it.
+    std::string on_mime_limit = "reject";
+    // The scan or the antivirus could not finish: 451, so nothing passes unscanned.
+    std::string on_error = "tempfail";
+    std::uint32_t score_threshold = 10; // 0: scores never decide
+    std::uint32_t max_depth = 20;       // MIME nesting parsed (real mail: under 10)
+    std::uint32_t max_parts = 1000;     // MIME parts per message (real mail: under 100)
 };
 
 struct BoardProfile {
@@ -113,6 +129,7 @@ struct BoardProfile {
     TcpProfile tcp;
     SmtpProfile smtp;
     TlsProfile tls;
+    ScanProfile scan;
     filter::PeerLimitSettings peer_limits;           // per-peer rate, concurrency, half-open
     std::size_t peer_filter_max_entries = 2'000'000; // list entries (1M target, with room)
     // Dynamic (TTL) entries persist here across restarts ("": not kept).

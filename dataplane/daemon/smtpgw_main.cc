@@ -26,11 +26,12 @@
 #include "command_table.h"
 #include "control_server.h"
 #include "daemon_log.h"
-#include "io/peer_filter_control.h"
 #include "io/dataplane.h"
 #include "io/dataplane_cli.h"
-#include "io/settings_store.h"
 #include "io/metrics_collect.h"
+#include "io/peer_filter_control.h"
+#include "io/scan_cli.h"
+#include "io/settings_store.h"
 #include "metrics_http.h"
 #include "running_config.h"
 #include "syslog_sink.h"
@@ -38,7 +39,9 @@
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+    g_stop = 1;
+}
 
 int usage() {
     std::fprintf(stderr, "usage: smtpgw [--board NAME|FILE] [--control-socket PATH] [--check]\n");
@@ -127,9 +130,8 @@ int main(int argc, char** argv) {
                    return smtpgw::control::CommandResult::success(table.help_all());
                }});
     smtpgw::io::register_dataplane_commands(table, dp);
-    smtpgw::io::PeerFilterControl peer_filter(dp, board.peer_filter_state_file,
-                                              board.peer_filter_max_entries,
-                                              board.peer_filter_action);
+    smtpgw::io::PeerFilterControl peer_filter(
+        dp, board.peer_filter_state_file, board.peer_filter_max_entries, board.peer_filter_action);
     peer_filter.register_commands(table);
     smtpgw::io::BoardSettings settings(board_file, board, dp, peer_filter);
     smtpgw::control::RunningConfig config(table, settings, board.config_file, [] {
@@ -144,20 +146,25 @@ int main(int argc, char** argv) {
         rte_log_set_global_level(kDpdk[static_cast<int>(level)]);
     });
     log_control.register_commands(table);
-    table.add({"tls reload",
-               "read the STARTTLS certificates again (running sessions keep theirs; tickets stay valid)",
-               {}, 0, [&](const smtpgw::control::CommandArgs&) {
-                   if (auto why = dp.set_smtp(settings.running()); !why.empty())
-                       return smtpgw::control::CommandResult::failure(why + "; the running one stays");
-                   return smtpgw::control::CommandResult::success("certificates reloaded\n");
-               }});
+    table.add(
+        {"tls reload",
+         "read the STARTTLS certificates again (running sessions keep theirs; tickets stay valid)",
+         {},
+         0,
+         [&](const smtpgw::control::CommandArgs&) {
+             if (auto why = dp.set_smtp(settings.running()); !why.empty())
+                 return smtpgw::control::CommandResult::failure(why + "; the running one stays");
+             return smtpgw::control::CommandResult::success("certificates reloaded\n");
+         }});
+    smtpgw::io::register_scan_commands(
+        table, dp,
+        [&settings]() -> const smtpgw::board::BoardProfile& { return settings.running(); });
     config.add_section(&log_control);
     config.add_section(&peer_filter);
     config.register_commands();
     smtpgw::control::MonitorHistory monitor;
-    smtpgw::io::register_monitor_command(table, monitor,
-                                         "smtpgw monitor, board " + board.name + ", " +
-                                             board.smtp.hostname);
+    smtpgw::io::register_monitor_command(
+        table, monitor, "smtpgw monitor, board " + board.name + ", " + board.smtp.hostname);
     dp.set_auto_list_seconds(board.peer_filter_auto_list_s);
 
     smtpgw::control::ControlServer server(board.control_socket, table);
@@ -172,7 +179,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (auto err = peer_filter.start(); !err.empty())
-        std::fprintf(stderr, "smtpgw: peer filter: %s (starting with an empty table)\n", err.c_str());
+        std::fprintf(stderr, "smtpgw: peer filter: %s (starting with an empty table)\n",
+                     err.c_str());
     for (const auto& report : config.load_startup())
         smtpgw::control::log_line(smtpgw::control::LogLevel::error,
                                   "startup configuration: " + report + " (skipped)");
@@ -202,8 +210,9 @@ int main(int argc, char** argv) {
                          want.c_str());
     };
     // The Prometheus endpoint, served from this loop (never the fast path).
-    smtpgw::control::MetricsHttp metrics(board.metrics_listen, board.metrics_allow_non_loopback,
-                                         [&] { return smtpgw::io::render_metrics(dp, peer_filter); });
+    smtpgw::control::MetricsHttp metrics(
+        board.metrics_listen, board.metrics_allow_non_loopback,
+        [&] { return smtpgw::io::render_metrics(dp, peer_filter); });
     if (!board.metrics_listen.empty()) {
         if (auto why = metrics.start(); !why.empty())
             smtpgw::control::log_line(smtpgw::control::LogLevel::error, "metrics: " + why);
@@ -212,17 +221,17 @@ int main(int argc, char** argv) {
     std::uint64_t next_rotation = 0;
     while (!g_stop) {
         server.poll_once(100);
-        metrics.poll_once(0, static_cast<std::uint64_t>(
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count()));
+        metrics.poll_once(
+            0, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now().time_since_epoch())
+                                              .count()));
         peer_filter.tick(); // dynamic entries expire here, off the fast path
         if (auto note = config.tick(); !note.empty())
             smtpgw::control::log_line(smtpgw::control::LogLevel::warn, note);
-        auto second = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::seconds>(
-                std::chrono::steady_clock::now().time_since_epoch())
-                .count());
+        auto second =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::steady_clock::now().time_since_epoch())
+                                           .count());
         if (monitor.size() == 0 || monitor.at(monitor.size() - 1).second != second)
             monitor.add(smtpgw::io::monitor_sample(dp, second));
         follow_mail_log();

@@ -1,6 +1,8 @@
 // dataplane.cc: EAL, ports and lcores (see header).
 #include "io/dataplane.h"
 
+#include <cstdio>
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -161,6 +163,19 @@ smtp_service_config(const board::BoardProfile& board) {
                                               : smtp::BareNewlinePolicy::reject;
     sc.proxy.client.helo_name = m.hostname;
     sc.json_log = m.log_json;
+    const board::ScanProfile& c = board.scan;
+    sc.proxy.inspect = c.enabled;
+    sc.scan.antivirus = c.enabled && !c.av_database.empty();
+    sc.scan.on_mime_limit =
+        content::parse_disposition(c.on_mime_limit).value_or(content::Disposition::reject);
+    sc.scan.on_scan_error = sc.scan.on_av_error =
+        content::parse_disposition(c.on_error).value_or(content::Disposition::tempfail);
+    sc.scan.verdict.score_threshold = static_cast<int>(c.score_threshold);
+    sc.scan.mime.max_depth = c.max_depth;
+    sc.scan.mime.max_parts = c.max_parts;
+    // Bounded by what a sender may send at all (plus base64's shrinking).
+    sc.scan.av_max_part_bytes = m.max_message_bytes;
+    sc.scan.av_max_message_bytes = 2 * m.max_message_bytes;
     return sc;
 }
 
@@ -238,7 +253,75 @@ std::string Dataplane::setup_tcp() {
         w.auto_list_sink = std::make_unique<RingAutoListSink>(w.auto_list_out);
         w.peer_filter->set_auto_list(w.auto_list_sink.get(), &auto_list_s_);
     }
+    // The antivirus threads, when scanning wants them.
+    if (smtp_config_ && smtp_config_->scan.antivirus) {
+        const board::ScanProfile& c = board_.scan;
+        if (auto why = av_.start(c.av_database, av_limits(), c.av_threads,
+                                 static_cast<unsigned>(workers_.size()));
+            !why.empty()) {
+            // Mail still flows; messages with parts get 451 until `av reload` works.
+            std::fprintf(stderr, "smtpgw: antivirus off: %s\n", why.c_str());
+            av_.stop();
+        } else {
+            for (std::size_t i = 0; i < workers_.size(); ++i)
+                if (workers_[i]->tcp->smtp())
+                    workers_[i]->tcp->smtp()->set_av_queue(av_.queue(static_cast<unsigned>(i)));
+        }
+    }
     return {};
+}
+
+av::AvLimits Dataplane::av_limits() const {
+    av::AvLimits l;
+    l.max_file_bytes = std::max<std::uint64_t>(l.max_file_bytes, board_.smtp.max_message_bytes);
+    return l;
+}
+
+std::string Dataplane::load_rules(const board::BoardProfile& board, bool force) {
+    const board::ScanProfile& c = board.scan;
+    if (!force && rules_path_ == c.rules_file && (rules_ || c.rules_file.empty()))
+        return {};
+    if (c.rules_file.empty()) {
+        rules_.reset();
+        rules_path_.clear();
+        return {};
+    }
+    rules::CacheReport report;
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = rules::load_rule_set(c.rules_file, c.rules_cache, &report);
+    if (auto* errors = std::get_if<std::vector<std::string>>(&r)) {
+        std::string all;
+        for (std::size_t i = 0; i < errors->size() && i < 20; ++i)
+            all += (i ? "\n" : "") + (*errors)[i];
+        return all;
+    }
+    rules_ = std::get<std::shared_ptr<const rules::RuleSet>>(r);
+    rules_path_ = c.rules_file;
+    rules_report_ = report;
+    rules_load_ms_ =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return {};
+}
+
+std::string Dataplane::reload_rules(const board::BoardProfile& board) {
+    if (!smtp_config_)
+        return "the SMTP engine is not running";
+    auto keep = rules_;
+    auto keep_path = rules_path_;
+    if (auto why = load_rules(board, true); !why.empty()) {
+        rules_ = keep;
+        rules_path_ = keep_path;
+        return why;
+    }
+    auto next = std::make_shared<smtp::SmtpServiceConfig>(*smtp_config_);
+    next->rules = rules_;
+    return publish_smtp(std::move(next));
+}
+
+std::string Dataplane::reload_av(const std::string& db_dir) {
+    if (!av_.running())
+        return "the antivirus is not running (scan.enabled, scan.av_database; restart)";
+    return av_.reload(db_dir, av_limits());
 }
 
 std::uint64_t Dataplane::publish_peer_table(std::unique_ptr<const filter::PeerTable> table) {
@@ -327,6 +410,10 @@ void Dataplane::stop() {
         rte_eal_mp_wait_lcore();
         running_ = false;
     }
+    for (auto& w : workers_)
+        if (w->tcp && w->tcp->smtp())
+            w->tcp->smtp()->set_av_queue(nullptr);
+    av_.stop();
     for (auto& w : workers_) {
         release_worker_frames(*w);
         w->tcp.reset(); // the TCP stack's services and held frames go before the pool
@@ -449,6 +536,15 @@ std::string Dataplane::build_smtp(const board::BoardProfile& board,
     out = smtp_service_config(board);
     if (!out)
         return {};
+    if (board.scan.enabled) {
+        if (auto why = load_rules(board, false); !why.empty()) {
+            if (!rules_) // at start: say so, and run without rules
+                std::fprintf(stderr, "smtpgw: content rules off: %s\n", why.c_str());
+            else
+                return "content rules: " + why;
+        }
+        out->rules = rules_;
+    }
     const board::TlsProfile& t = board.tls;
     // Toward the LAN server (the client side needs no certificate of ours).
     if (t.lan != "never") {

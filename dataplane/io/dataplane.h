@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "board_profile.h"
+#include "io/av_scanners.h"
 #include "io/worker.h"
+#include "rules/rule_database.h"
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
@@ -81,6 +83,20 @@ class Dataplane {
     // A new STARTTLS ticket key for new handshakes (the current one stays
     // valid as the previous). Error contract: "" or the reason.
     std::string rotate_tls_tickets();
+    // Content rules: compiles (or loads from the cache) `board`'s
+    // scan.rules_file again and sends the set to every lcore for the next
+    // messages. Error contract: "" or every bad line (FILE:LINE: reason);
+    // the running set stays on failure.
+    std::string reload_rules(const board::BoardProfile& board);
+    // A new antivirus engine from `db_dir`, swapped in while scanning goes
+    // on. Error contract: "" or why; the running engine stays on failure.
+    std::string reload_av(const std::string& db_dir);
+    bool av_running() const { return av_.running(); }
+    const AvScanners& av() const { return av_; }
+    std::shared_ptr<const rules::RuleSet> rules() const { return rules_; }
+    const rules::CacheReport& rules_report() const { return rules_report_; }
+    double rules_load_ms() const { return rules_load_ms_; }
+    const std::string& rules_path() const { return rules_path_; }
     // What the lcores run now (null when SMTP is off).
     std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config() const { return smtp_config_; }
     // The settings last applied per role (absent: off).
@@ -96,6 +112,10 @@ class Dataplane {
     std::string build_smtp(const board::BoardProfile& board,
                            std::optional<smtp::SmtpServiceConfig>& out);
     std::string publish_smtp(std::shared_ptr<const smtp::SmtpServiceConfig> config);
+    // rules_ from board.scan.rules_file unless already loaded from it (or
+    // `force`). Error contract: "" or the file's errors; rules_ unchanged then.
+    std::string load_rules(const board::BoardProfile& board, bool force);
+    av::AvLimits av_limits() const;
 
     board::BoardProfile board_;
     std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config_;
@@ -113,6 +133,11 @@ class Dataplane {
     std::atomic<const filter::PeerTable*> peer_table_{nullptr};
     std::atomic<std::uint32_t> auto_list_s_{0};
     rte_rcu_qsbr* qsbr_ = nullptr;
+    AvScanners av_;
+    std::shared_ptr<const rules::RuleSet> rules_;
+    std::string rules_path_;
+    rules::CacheReport rules_report_;
+    double rules_load_ms_ = 0;
 };
 
 } // namespace smtpgw::io

@@ -60,12 +60,25 @@ constexpr KeyHelp kHelp[] = {
     {"tls.lan_ca_file", "trust anchors for the LAN server's certificate (required mode)"},
     {"tls.lan_name", "the name the LAN server's certificate must carry (required mode)"},
     {"tls.ticket_rotate_s", "a new session ticket key this often (the previous stays valid)"},
+    {"scan.enabled", "on: messages are MIME-decoded, matched against the rules and scanned"},
+    {"scan.rules_file", "content rules (scanners/rules format; none: no rules)"},
+    {"scan.rules_cache", "compiled rules kept here so a restart does not recompile (none)"},
+    {"scan.av_database",
+     "libclamav signature folder (.cvd .cld .hdb .ndb ...; none: no antivirus)"},
+    {"scan.av_threads", "antivirus scanner threads (never on a fast-path core)"},
+    {"scan.on_mime_limit", "past a MIME limit: reject, tempfail, tag or accept"},
+    {"scan.on_error", "scan or antivirus failure: tempfail (451), reject, tag or accept"},
+    {"scan.score_threshold", "rule scores adding up to this reject the message (0: never)"},
+    {"scan.max_depth", "MIME nesting parsed; deeper is a MIME limit"},
+    {"scan.max_parts", "MIME parts per message; more is a MIME limit"},
 };
 
 // The smtp.* keys a running engine takes for its next sessions.
 bool smtp_live(std::string_view key) {
     if (key.starts_with("tls.") && key != "tls.ticket_rotate_s")
         return true; // a new TLS context for new handshakes
+    if (key.starts_with("scan.") && key != "scan.av_threads" && key != "scan.av_database")
+        return true; // new rules or bounds for the next messages
     constexpr std::string_view kLive[] = {
         "smtp.hostname",          "smtp.relay_domains",  "smtp.relay_subdomains",
         "smtp.lan_server4",       "smtp.lan_server6",    "smtp.lan_port",
@@ -108,13 +121,15 @@ std::string BoardSettings::set(std::string_view key, std::string_view value, boo
     } else if (smtp_live(key) && dp_.smtp_running()) {
         if (auto why = dp_.set_smtp(next); !why.empty())
             return why;
+    } else if (key == "scan.av_database" && dp_.av_running()) {
+        if (auto why = dp_.reload_av(next.scan.av_database); !why.empty())
+            return why;
     } else if (key == "peer_filter.action") {
         if (auto r = peer_filter_.set_action(next.peer_filter_action, ""); !r.ok)
             return r.text;
     } else if (key == "peer_filter.auto_list_s") {
         dp_.set_auto_list_seconds(next.peer_filter_auto_list_s);
-    } else if (key != "smtp.log_file" && key != "smtp.log_syslog" &&
-               key != "tls.ticket_rotate_s") {
+    } else if (key != "smtp.log_file" && key != "smtp.log_syslog" && key != "tls.ticket_rotate_s") {
         // (the control loop follows running().smtp.log_file and the rotation period)
         *at_restart = true;
     }

@@ -368,7 +368,7 @@ void Proxy::pump(std::uint64_t now_ms) {
             progress = true;
         }
         if (held_body_ && !feed_body())
-            break; // the client is full: the session waits too
+            break;                            // the client is full: the session waits too
         if (end_after_held_ && !held_body_) { // a released message is all with the client
             end_after_held_ = false;
             client_->end_body();
@@ -453,7 +453,8 @@ void Proxy::on_event(Event& e, std::uint64_t now_ms) {
         if (!in_message_)
             break;
         if (inspecting_) {
-            auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(e.body.data()), e.body.size());
+            auto bytes =
+                std::span(reinterpret_cast<const std::uint8_t*>(e.body.data()), e.body.size());
             inspector_->body(bytes);
             spool_ += e.body;
             break;

@@ -20,6 +20,107 @@ std::string address_text(const net::Ipv6Addr& a) {
 }
 } // namespace
 
+// One session's content scan, as its proxy sees it: Hyperscan and MIME on
+// this lcore as the body arrives; decoded parts to the antivirus threads
+// at the end of data, the verdict back through on_av_result().
+class SmtpService::Inspector final : public MessageInspector {
+  public:
+    Inspector(SmtpService& service, std::uint32_t slot, std::uint64_t session,
+              std::shared_ptr<const SmtpServiceConfig> config)
+        : service_(service), slot_(slot), session_(session), config_(std::move(config)) {}
+    void begin(std::string_view) override {
+        // The rule set of the message's start stays with it (a reload
+        // affects the next message).
+        rules_ = config_->rules;
+        scan_ =
+            std::make_unique<content::MessageScan>(rules_, service_.rule_scratch_, config_->scan);
+    }
+    void body(std::span<const std::uint8_t> canonical) override {
+        if (scan_)
+            scan_->feed(canonical);
+    }
+    bool end(content::MessageVerdict& out) override {
+        if (!scan_)
+            return true;
+        content::ScanOutcome outcome = scan_->finish();
+        scan_.reset();
+        service_.counters_.scanned.add();
+        out = content::decide(outcome, config_->scan, rules_.get());
+        bool needs_av = config_->scan.antivirus &&
+                        (out.action == content::Disposition::accept ||
+                         out.action == content::Disposition::tag) &&
+                        (!outcome.av_parts.empty() || outcome.av_over_budget);
+        if (!needs_av) {
+            service_.count(out);
+            return true;
+        }
+        if (!service_.av_) { // configured but not running: never a pass unscanned
+            av::AvResult down;
+            down.name = "antivirus unavailable";
+            out = content::add_antivirus(out, std::span(&down, 1), false, config_->scan);
+            service_.count(out);
+            return true;
+        }
+        auto job = std::make_unique<AvJob>();
+        job->parts = std::move(outcome.av_parts);
+        job->before = out;
+        job->over_budget = outcome.av_over_budget;
+        job->slot = slot_;
+        job->session = session_;
+        job->lcore = service_.lcore_index_;
+        if (!service_.av_->submit(job)) {
+            service_.counters_.av_busy.add();
+            av::AvResult busy; // an error verdict: the configured on_av_error (451)
+            busy.name = "scanners busy";
+            out = content::add_antivirus(job->before, std::span(&busy, 1), false, config_->scan);
+            service_.count(out);
+            return true;
+        }
+        service_.counters_.av_jobs.add();
+        return false;
+    }
+    void abort() override { scan_.reset(); }
+
+  private:
+    SmtpService& service_;
+    std::uint32_t slot_;
+    std::uint64_t session_;
+    std::shared_ptr<const SmtpServiceConfig> config_;
+    std::shared_ptr<const rules::RuleSet> rules_;
+    std::unique_ptr<content::MessageScan> scan_;
+};
+
+void SmtpService::count(const content::MessageVerdict& v) {
+    switch (v.action) {
+    case content::Disposition::reject:
+        (v.reason.starts_with("virus=") ? counters_.viruses : counters_.scan_rejected).add();
+        break;
+    case content::Disposition::tempfail:
+        counters_.scan_tempfailed.add();
+        break;
+    case content::Disposition::tag:
+        counters_.scan_tagged.add();
+        break;
+    case content::Disposition::accept:
+        break;
+    }
+}
+
+void SmtpService::on_av_result(tcp::TcpStack& stack, std::unique_ptr<AvJob> job,
+                               std::uint64_t now_ms) {
+    if (job->slot >= slots_.size())
+        return;
+    Slot& s = slots_[job->slot];
+    if (!s.proxy || s.session_id != job->session)
+        return; // the session is gone: its verdict has no one to answer
+    content::MessageVerdict v = content::add_antivirus(std::move(job->before), job->results,
+                                                       job->over_budget, config_.scan);
+    count(v);
+    s.proxy->on_inspection(v, now_ms);
+    serve(stack, s, now_ms);
+    release_if_done(stack, s);
+}
+
 SmtpService::SmtpService(const SmtpServiceConfig& config, std::uint16_t lcore_index,
                          SmtpLogSink* sink, SmtpPeerReporter* reporter, SmtpCounters& counters)
     : config_(config), lcore_index_(lcore_index), sink_(sink), reporter_(reporter),
@@ -64,6 +165,11 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
         s.proxy = std::make_unique<Proxy>(config_.proxy, peer, now_ns / 1'000'000);
     }
     s.proxy->set_wall_clock_offset_ms(wall_offset_ms_);
+    s.session_id = peer.session_id;
+    if (config_.proxy.inspect) {
+        s.inspector = std::make_unique<Inspector>(*this, index, peer.session_id, shared_config());
+        s.proxy->set_inspector(s.inspector.get());
+    }
     stack.set_user(c, user_of(index, 0));
     ++active_;
     counters_.sessions.add();
@@ -354,6 +460,7 @@ void SmtpService::release_if_done(tcp::TcpStack& stack, Slot& s) {
     stack.set_user(s.client, 0); // later events of the connection find no session
     drain_logs(s);
     s.proxy.reset();
+    s.inspector.reset();
     s.tls.reset();
     s.unread.clear();
     s.unread.shrink_to_fit();
@@ -418,6 +525,13 @@ void SmtpService::on_events(tcp::TcpStack& stack, ConnRef c, std::uint32_t event
 
 void SmtpService::poll(tcp::TcpStack& stack, std::uint64_t now_ns) {
     std::uint64_t now_ms = now_ns / 1'000'000;
+    if (av_)
+        for (int i = 0; i < 32; ++i) {
+            auto job = av_->poll();
+            if (!job)
+                break;
+            on_av_result(stack, std::move(job), now_ms);
+        }
     if (now_ms < next_timer_scan_ms_ || active_ == 0)
         return;
     next_timer_scan_ms_ = now_ms + 10; // SMTP timers are seconds: 10 ms is precise enough
@@ -436,6 +550,13 @@ void SmtpService::reconfigure(const SmtpServiceConfig& config) {
     config_ = config;
     config_.port = port;
     config_.max_sessions = max_sessions;
+    shared_config_.reset();
+}
+
+std::shared_ptr<const SmtpServiceConfig> SmtpService::shared_config() {
+    if (!shared_config_)
+        shared_config_ = std::make_shared<const SmtpServiceConfig>(config_);
+    return shared_config_;
 }
 
 } // namespace smtpgw::smtp

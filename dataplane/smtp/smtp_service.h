@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "content/message_scan.h"
 #include "net/counters.h"
 #include "net/latency_histogram.h"
 #include "smtp/smtp_proxy.h"
@@ -52,6 +53,36 @@ struct SmtpServiceConfig {
     // proxy.session.tls_required does for all (v4 as v4-mapped).
     std::vector<net::Ipv6Prefix> tls_required_networks;
     bool json_log = false; // log lines as JSON objects (format_log_json)
+    // Content scanning (proxy.inspect on): the rules every new message is
+    // matched against (null: none; shared, immutable: a reload sends a new
+    // set, messages in flight keep theirs) and the scan's bounds. The
+    // antivirus runs when scan.antivirus and an AvQueue is set.
+    std::shared_ptr<const rules::RuleSet> rules;
+    content::ScanSettings scan;
+};
+
+// One message's decoded parts on their way to the antivirus threads and
+// back: the lcore fills the request, a scanner thread the results.
+struct AvJob {
+    std::vector<content::AvPart> parts;
+    std::vector<av::AvResult> results; // one per part once scanned
+    content::MessageVerdict before;    // the verdict without the antivirus
+    bool over_budget = false;
+    std::uint32_t slot = 0;    // the session's slot on its lcore
+    std::uint64_t session = 0; // and its id (a reused slot has another)
+    std::uint16_t lcore = 0;   // whose reply ring the job goes back on
+    std::uint64_t submitted_ns = 0;
+};
+
+// The lcore's way to the antivirus threads (the I/O layer implements it
+// with rte_rings). Error contract: submit() returns false and keeps the
+// job when the queue is full (the message then gets a temporary failure);
+// poll() returns null when nothing came back.
+class AvQueue {
+  public:
+    virtual ~AvQueue() = default;
+    virtual bool submit(std::unique_ptr<AvJob>& job) = 0;
+    virtual std::unique_ptr<AvJob> poll() = 0;
 };
 
 // Where log lines go (the adapter queues them for the control plane).
@@ -87,6 +118,13 @@ struct SmtpCounters {
     net::Counter tls_failed;                 // handshakes or records that failed: connection closed
     net::Counter lan_tls_established;        // STARTTLS toward the LAN server completed
     net::Counter lan_tls_failed;             // ... failed (the sender got 451 4.7.5)
+    net::Counter scanned;                    // messages through the content scan
+    net::Counter scan_rejected;              // ... refused by a rule or MIME limit
+    net::Counter scan_tagged;                // ... delivered with the verdict header
+    net::Counter scan_tempfailed;            // ... deferred: scan error, antivirus error or busy
+    net::Counter av_jobs;                    // messages sent to the antivirus threads
+    net::Counter av_busy;                    // ... refused: the queue was full (451)
+    net::Counter viruses;                    // messages refused for a virus
     net::LatencyHistogram banner_latency;    // accept to the first octet of the banner sent
     net::LatencyHistogram verdict_latency;   // end of data to the sender's answer (the LAN verdict)
     net::LatencyHistogram lan_reply_latency; // each LAN server reply, from its command
@@ -105,6 +143,9 @@ class SmtpService final : public tcp::StreamHandler {
     // Milliseconds to add to the lcore's clock for the time since 1970 (the
     // Received: header's date); the owner refreshes it now and then.
     void set_wall_clock_offset_ms(std::int64_t offset) { wall_offset_ms_ = offset; }
+    // Where decoded parts go for the antivirus (null: no antivirus); it
+    // outlives the service.
+    void set_av_queue(AvQueue* queue) { av_ = queue; }
 
     void on_events(tcp::TcpStack& stack, tcp::ConnRef c, std::uint32_t events,
                    std::uint64_t now_ns) override;
@@ -114,6 +155,7 @@ class SmtpService final : public tcp::StreamHandler {
     std::uint16_t port() const { return config_.port; }
 
   private:
+    class Inspector;
     struct Slot {
         std::unique_ptr<Proxy> proxy;
         tcp::ConnRef client = tcp::kNoConn;
@@ -138,7 +180,13 @@ class SmtpService final : public tcp::StreamHandler {
         bool lan_tls_reported = false;
         std::unique_ptr<tls::TlsStream> lan_tls;
         std::string lan_records;
+        std::uint64_t session_id = 0;
+        std::unique_ptr<MessageInspector> inspector; // content scanning on (an Inspector)
     };
+    void on_av_result(tcp::TcpStack& stack, std::unique_ptr<AvJob> job, std::uint64_t now_ms);
+    void count(const content::MessageVerdict& v);
+    // config_ as sessions share it (made once per reconfigure).
+    std::shared_ptr<const SmtpServiceConfig> shared_config();
     void accept(tcp::TcpStack& stack, tcp::ConnRef c, std::uint64_t now_ns);
     void serve(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
     bool serve_client(tcp::TcpStack& stack, Slot& s, std::uint64_t now_ms);
@@ -159,6 +207,9 @@ class SmtpService final : public tcp::StreamHandler {
     std::uint64_t next_session_ = 1;
     std::uint64_t next_timer_scan_ms_ = 0;
     std::int64_t wall_offset_ms_ = 0;
+    AvQueue* av_ = nullptr;
+    std::shared_ptr<const SmtpServiceConfig> shared_config_;
+    rules::RuleScratch rule_scratch_; // Hyperscan scratch of this lcore
     std::array<std::uint8_t, 16384> scratch_{};
 };
 

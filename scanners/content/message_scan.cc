@@ -23,8 +23,8 @@ std::string_view disposition_name(Disposition d) {
 }
 
 std::optional<Disposition> parse_disposition(std::string_view text) {
-    for (auto d : {Disposition::accept, Disposition::tag, Disposition::reject,
-                   Disposition::tempfail})
+    for (auto d :
+         {Disposition::accept, Disposition::tag, Disposition::reject, Disposition::tempfail})
         if (text == disposition_name(d))
             return d;
     return std::nullopt;
@@ -44,7 +44,8 @@ MessageScan::MessageScan(std::shared_ptr<const rules::RuleSet> rules, rules::Rul
                          const ScanSettings& settings)
     : settings_(settings), rules_(std::move(rules)), decoder_(*this, settings.mime) {
     if (rules_) {
-        matcher_ = std::make_unique<rules::RuleMatcher>(*rules_, scratch, settings.max_open_streams);
+        matcher_ =
+            std::make_unique<rules::RuleMatcher>(*rules_, scratch, settings.max_open_streams);
         raw_body_ = matcher_->open(0, TargetKind::raw_body);
         raw_body_open_ = true;
     }
@@ -98,8 +99,8 @@ void MessageScan::on_part_begin(const mime::PartInfo& part) {
     s.attachment = part.attachment;
     s.name = part.filename.empty() ? "part-" + std::to_string(part.index) : part.filename;
     if (matcher_ && part.kind != mime::PartKind::message) {
-        s.body = matcher_->open(part.index, part.attachment ? TargetKind::attachment
-                                                            : TargetKind::text);
+        s.body =
+            matcher_->open(part.index, part.attachment ? TargetKind::attachment : TargetKind::text);
         s.body_open = true;
     }
 }
@@ -217,9 +218,8 @@ MessageVerdict configured(Disposition d, std::string reason, const std::string& 
 
 // "550 5.7.1 text" -> code, enhanced, text.
 void split_reply(std::string_view line, MessageVerdict& v) {
-    v.code = static_cast<std::uint16_t>(line.size() >= 3 ? (line[0] - '0') * 100 +
-                                                               (line[1] - '0') * 10 + (line[2] - '0')
-                                                         : 550);
+    v.code = static_cast<std::uint16_t>(
+        line.size() >= 3 ? (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0') : 550);
     line.remove_prefix(std::min<std::size_t>(4, line.size()));
     auto sp = line.find(' ');
     v.enhanced = std::string(line.substr(0, sp));
@@ -258,8 +258,8 @@ MessageVerdict decide(const ScanOutcome& outcome, const ScanSettings& settings,
     }
     if (outcome.rules_status != rules::MatchStatus::ok) {
         std::string why(rules::status_name(outcome.rules_status));
-        MessageVerdict e =
-            configured(settings.on_scan_error, "scan-error=" + why, "content scan failed (" + why + ")");
+        MessageVerdict e = configured(settings.on_scan_error, "scan-error=" + why,
+                                      "content scan failed (" + why + ")");
         if (e.action != Disposition::accept) {
             e.rule_ids = v.rule_ids;
             return e;

@@ -84,7 +84,7 @@ struct AvPart {
 };
 
 struct ScanOutcome {
-    rules::Verdict rules;                              // accept when no rule set
+    rules::Verdict rules; // accept when no rule set
     rules::MatchStatus rules_status = rules::MatchStatus::ok;
     mime::MimeSummary mime;
     std::vector<AvPart> av_parts; // empty when antivirus is off
@@ -98,7 +98,8 @@ struct MessageVerdict {
     std::string enhanced; // RFC 3463, e.g. "5.7.1"
     std::string text;     // reply text after the codes
     std::string header;   // tag: the header line without CRLF
-    std::string reason;   // for the log and counters: "rule=ID", "virus=NAME", "mime-limit=depth", ...
+    std::string
+        reason; // for the log and counters: "rule=ID", "virus=NAME", "mime-limit=depth", ...
     std::vector<std::string> rule_ids; // rules that matched (any action)
 };
 

@@ -34,7 +34,8 @@ struct LanServer {
         if (it != replies.end())
             return it->second;
         if (verb == "EHLO")
-            return "250-lan.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
+            return "250-lan.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 "
+                   "ENHANCEDSTATUSCODES\r\n";
         if (verb == "DATA")
             return "354 go ahead\r\n";
         return "250 2.0.0 ok\r\n";
@@ -124,7 +125,8 @@ struct Harness {
                     proxy->on_lan_connected(now);
                     std::string greeting = "220 lan.example.com ESMTP\r\n";
                     proxy->on_lan_input(
-                        std::span(reinterpret_cast<const std::uint8_t*>(greeting.data()), greeting.size()),
+                        std::span(reinterpret_cast<const std::uint8_t*>(greeting.data()),
+                                  greeting.size()),
                         now);
                 }
                 moved = true;
@@ -136,7 +138,8 @@ struct Harness {
                 std::string answer = lan.take(copy);
                 if (!answer.empty())
                     proxy->on_lan_input(
-                        std::span(reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()),
+                        std::span(reinterpret_cast<const std::uint8_t*>(answer.data()),
+                                  answer.size()),
                         now);
                 moved = true;
             }
@@ -155,7 +158,8 @@ struct Harness {
         std::size_t off = 0;
         for (int i = 0; i < 1000 && off < text.size(); ++i) {
             off += proxy->on_client_input(
-                std::span(reinterpret_cast<const std::uint8_t*>(text.data()) + off, text.size() - off),
+                std::span(reinterpret_cast<const std::uint8_t*>(text.data()) + off,
+                          text.size() - off),
                 now);
             run();
         }
@@ -164,7 +168,8 @@ struct Harness {
     std::string last_reply() const {
         auto end = to_sender.rfind("\r\n");
         auto start = to_sender.rfind("\r\n", end - 1);
-        return to_sender.substr(start == std::string::npos ? 0 : start + 2, end - (start == std::string::npos ? 0 : start + 2));
+        return to_sender.substr(start == std::string::npos ? 0 : start + 2,
+                                end - (start == std::string::npos ? 0 : start + 2));
     }
     std::vector<std::string> logs() {
         std::vector<std::string> out;
@@ -234,8 +239,8 @@ TEST(SmtpProxy, NoFinalReplyReachesTheSenderBeforeTheLanServerAnswers) {
     CHECK_EQUAL(1u, h.lan.messages.size());
     STRCMP_CONTAINS("354", h.last_reply().c_str()); // still waiting: no 250 yet
     std::string late = "250 2.0.0 queued late\r\n";
-    h.proxy->on_lan_input(std::span(reinterpret_cast<const std::uint8_t*>(late.data()), late.size()),
-                          h.now);
+    h.proxy->on_lan_input(
+        std::span(reinterpret_cast<const std::uint8_t*>(late.data()), late.size()), h.now);
     h.run();
     STRCMP_CONTAINS("250 2.0.0 queued late", h.last_reply().c_str());
 }
@@ -392,29 +397,50 @@ TEST(SmtpProxy, TheReceivedHeaderTracesTheHopAsRfc5321AndRfc8314Ask) {
         const char* expect;
     };
     const Case cases[] = {
-        {"plain, one recipient", "client.example.org", "203.0.113.10", "", {"b@example.com"}, 0,
+        {"plain, one recipient",
+         "client.example.org",
+         "203.0.113.10",
+         "",
+         {"b@example.com"},
+         0,
          "Received: from client.example.org ([203.0.113.10])\r\n"
          "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1\r\n\tfor <b@example.com>; "
          "Thu, 01 Jan 1970 00:00:00 +0000\r\n"},
-        {"TLS, two recipients (no for)", "client.example.org", "2001:db8::10",
-         "TLSv1.3 TLS_AES_256_GCM_SHA384", {"a@example.com", "b@example.com"}, 1795493441352,
+        {"TLS, two recipients (no for)",
+         "client.example.org",
+         "2001:db8::10",
+         "TLSv1.3 TLS_AES_256_GCM_SHA384",
+         {"a@example.com", "b@example.com"},
+         1795493441352,
          "Received: from client.example.org ([IPv6:2001:db8::10])\r\n"
          "\tby mx.example.com (smtpgw) with ESMTPS\r\n"
          "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n\tid 1.1; "
          "Tue, 24 Nov 2026 04:10:41 +0000\r\n"},
-        {"a HELO that is not a domain", "evil\r\nX-Injected: yes", "203.0.113.10", "", {}, 1709210096000,
+        {"a HELO that is not a domain",
+         "evil\r\nX-Injected: yes",
+         "203.0.113.10",
+         "",
+         {},
+         1709210096000,
          "Received: from unknown ([203.0.113.10])\r\n"
-         "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1; Thu, 29 Feb 2024 12:34:56 +0000\r\n"},
-        {"an address literal HELO", "[203.0.113.10]", "203.0.113.10", "", {}, 951782400000,
+         "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1; Thu, 29 Feb 2024 12:34:56 "
+         "+0000\r\n"},
+        {"an address literal HELO",
+         "[203.0.113.10]",
+         "203.0.113.10",
+         "",
+         {},
+         951782400000,
          "Received: from [203.0.113.10] ([203.0.113.10])\r\n"
-         "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1; Tue, 29 Feb 2000 00:00:00 +0000\r\n"},
+         "\tby mx.example.com (smtpgw) with ESMTP\r\n\tid 1.1; Tue, 29 Feb 2000 00:00:00 "
+         "+0000\r\n"},
     };
     for (const auto& c : cases)
-        STRCMP_EQUAL_TEXT(c.expect,
-                          received_header(c.helo, c.client, "mx.example.com", c.tls, "1.1", c.rcpts,
-                                          c.unix_ms)
-                              .c_str(),
-                          c.name);
+        STRCMP_EQUAL_TEXT(
+            c.expect,
+            received_header(c.helo, c.client, "mx.example.com", c.tls, "1.1", c.rcpts, c.unix_ms)
+                .c_str(),
+            c.name);
 }
 
 TEST(SmtpProxy, JsonLogLinesEscapeWhateverTheSenderSent) {
@@ -453,9 +479,8 @@ struct ScanInspector final : MessageInspector {
 
     ScanInspector() {
         auto r = smtpgw::rules::compile_rule_set(
-            smtpgw::rules::parse_rule_file(
-                "T-BAD /forbidden words/i text reject \"bad words\"\n"
-                "T-TAG /bitcoin/i text tag \"bitcoin\"\n"),
+            smtpgw::rules::parse_rule_file("T-BAD /forbidden words/i text reject \"bad words\"\n"
+                                           "T-TAG /bitcoin/i text tag \"bitcoin\"\n"),
             "t.rules");
         rules = std::get<std::shared_ptr<const smtpgw::rules::RuleSet>>(r);
     }

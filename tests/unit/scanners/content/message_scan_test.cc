@@ -17,14 +17,13 @@ using namespace smtpgw::content;
 
 namespace {
 
-const char* kRules =
-    "T-GTUBE /GTUBE-TEST/ raw-body reject \"spam test string\"\n"
-    "T-MZ /\\AMZ/ attachment reject \"Windows executable\"\n"
-    "T-PHISH /verify your account/i text score=4 \"phishing phrase\"\n"
-    "T-URGENT /urgent/i header:Subject score=3 \"urgent subject\"\n"
-    "T-EXT /name=\"?[^\";\\r\\n]*\\.exe/i raw-headers reject \"exe name\"\n"
-    "T-TAG /bitcoin wallet/i text tag \"bitcoin\"\n"
-    "T-HIGH /pay now or else/i text score=12 \"threat\"\n";
+const char* kRules = "T-GTUBE /GTUBE-TEST/ raw-body reject \"spam test string\"\n"
+                     "T-MZ /\\AMZ/ attachment reject \"Windows executable\"\n"
+                     "T-PHISH /verify your account/i text score=4 \"phishing phrase\"\n"
+                     "T-URGENT /urgent/i header:Subject score=3 \"urgent subject\"\n"
+                     "T-EXT /name=\"?[^\";\\r\\n]*\\.exe/i raw-headers reject \"exe name\"\n"
+                     "T-TAG /bitcoin wallet/i text tag \"bitcoin\"\n"
+                     "T-HIGH /pay now or else/i text score=12 \"threat\"\n";
 
 std::shared_ptr<const rules::RuleSet> rule_set() {
     static std::shared_ptr<const rules::RuleSet> set = [] {
@@ -43,8 +42,8 @@ std::string base64(const std::string& in) {
     std::string out;
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
-        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 |
-                     (unsigned char)in[i + 2];
+        unsigned v =
+            (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
         out += t[v >> 18 & 63], out += t[v >> 12 & 63], out += t[v >> 6 & 63], out += t[v & 63];
         if (out.size() % 77 == 76)
             out += "\r\n";
@@ -125,20 +124,20 @@ TEST(MessageScan, VerdictsTable) {
         {"raw-body rule", hdr + "\r\nxx GTUBE-TEST xx\r\n", Disposition::reject, 550,
          "rule=T-GTUBE", "T-GTUBE"},
         {"raw-body rules do not read the header",
-         "From: a@example.org\r\nSubject: GTUBE-TEST\r\n\r\nbody\r\n", Disposition::accept, 250,
-         "", ""},
-        {"raw-body after a bare-LF header", "Subject: x\n\nGTUBE-TEST\n", Disposition::reject,
-         550, "rule=T-GTUBE", "T-GTUBE"},
+         "From: a@example.org\r\nSubject: GTUBE-TEST\r\n\r\nbody\r\n", Disposition::accept, 250, "",
+         ""},
+        {"raw-body after a bare-LF header", "Subject: x\n\nGTUBE-TEST\n", Disposition::reject, 550,
+         "rule=T-GTUBE", "T-GTUBE"},
         {"text rule in a quoted-printable body with a soft break",
          hdr + "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
                "please verify your acc=\r\nount\r\n",
          Disposition::accept, 250, "", "T-PHISH"},
         {"scores add up past the threshold",
-         "Subject: URGENT\r\n\r\nverify your account and pay now or else\r\n",
-         Disposition::reject, 550, "score=19", "T-PHISH,T-URGENT,T-HIGH"},
+         "Subject: URGENT\r\n\r\nverify your account and pay now or else\r\n", Disposition::reject,
+         550, "score=19", "T-PHISH,T-URGENT,T-HIGH"},
         {"an RFC 2047 subject is decoded for header rules",
-         "Subject: =?utf-8?B?VXJnZW50IQ==?=\r\n\r\nverify your account\r\n",
-         Disposition::accept, 250, "", "T-PHISH,T-URGENT"},
+         "Subject: =?utf-8?B?VXJnZW50IQ==?=\r\n\r\nverify your account\r\n", Disposition::accept,
+         250, "", "T-PHISH,T-URGENT"},
         {"tag rule", hdr + "\r\nsend to my bitcoin wallet\r\n", Disposition::tag, 250, "tagged",
          "T-TAG"},
         {"attachment rule on decoded base64", with_attachment("a.bin", "MZ\x90\x00rest"),
@@ -184,8 +183,7 @@ TEST(MessageScan, EveryTwoPieceSplitGivesTheSameVerdictAndParts) {
             std::string where = "cut at " + std::to_string(cut);
             STRCMP_EQUAL_TEXT(whole.verdict.reason.c_str(), part.verdict.reason.c_str(),
                               where.c_str());
-            STRCMP_EQUAL_TEXT(ids(whole.verdict).c_str(), ids(part.verdict).c_str(),
-                              where.c_str());
+            STRCMP_EQUAL_TEXT(ids(whole.verdict).c_str(), ids(part.verdict).c_str(), where.c_str());
             LONGS_EQUAL_TEXT(whole.outcome.av_parts.size(), part.outcome.av_parts.size(),
                              where.c_str());
             for (std::size_t i = 0; i < whole.outcome.av_parts.size(); ++i)
@@ -304,8 +302,8 @@ TEST(MessageScan, AntivirusErrorsTakeTheirVerdictButNeverUndoARejection) {
 }
 
 TEST(MessageScan, DispositionNamesRoundTrip) {
-    for (auto d : {Disposition::accept, Disposition::tag, Disposition::reject,
-                   Disposition::tempfail})
+    for (auto d :
+         {Disposition::accept, Disposition::tag, Disposition::reject, Disposition::tempfail})
         CHECK_TRUE(parse_disposition(disposition_name(d)) == d);
     CHECK_FALSE(parse_disposition("drop").has_value());
 }
