@@ -173,6 +173,34 @@ std::string render_metrics(const Dataplane& dp, const PeerFilterControl& peer_fi
           "STARTTLS handshakes toward the LAN server", {{"result", "established"}}, d(lan_tls_e));
     t.add("smtpgw_lan_tls_handshakes_total", MetricType::counter,
           "STARTTLS handshakes toward the LAN server", {{"result", "failed"}}, d(lan_tls_f));
+    // Content scanning (issue 7): messages by scan outcome.
+    std::uint64_t scanned = 0, s_rej = 0, s_tag = 0, s_temp = 0, viruses = 0, av_jobs = 0,
+                  av_busy = 0;
+    for (const auto& w : dp.workers()) {
+        const auto& c = w->smtp_counters;
+        scanned += c.scanned.read();
+        s_rej += c.scan_rejected.read();
+        s_tag += c.scan_tagged.read();
+        s_temp += c.scan_tempfailed.read();
+        viruses += c.viruses.read();
+        av_jobs += c.av_jobs.read();
+        av_busy += c.av_busy.read();
+    }
+    t.add("smtpgw_scan_messages_total", MetricType::counter, "Messages through the content scan",
+          {}, d(scanned));
+    const char* verdict_help = "Content scan verdicts other than accept";
+    t.add("smtpgw_scan_verdicts_total", MetricType::counter, verdict_help,
+          {{"verdict", "rejected"}}, d(s_rej));
+    t.add("smtpgw_scan_verdicts_total", MetricType::counter, verdict_help, {{"verdict", "virus"}},
+          d(viruses));
+    t.add("smtpgw_scan_verdicts_total", MetricType::counter, verdict_help, {{"verdict", "tagged"}},
+          d(s_tag));
+    t.add("smtpgw_scan_verdicts_total", MetricType::counter, verdict_help,
+          {{"verdict", "deferred"}}, d(s_temp));
+    t.add("smtpgw_av_jobs_total", MetricType::counter, "Messages sent to the antivirus threads",
+          {}, d(av_jobs));
+    t.add("smtpgw_av_queue_full_total", MetricType::counter,
+          "Messages deferred because the antivirus queue was full", {}, d(av_busy));
     histogram(t, "smtpgw_smtp_banner_seconds", "Accepted connection to the banner sent", dp,
               &smtp::SmtpCounters::banner_latency);
     histogram(t, "smtpgw_smtp_verdict_seconds",
