@@ -322,6 +322,9 @@ struct Parser {
         } else if (field == "max_depth") {
             if (!parse_uint(value, c.max_depth, 100) || c.max_depth == 0)
                 return "scan.max_depth must be 1..100";
+        } else if (field == "virus_auto_list_s") {
+            if (!parse_uint(value, c.virus_auto_list_s, 30 * 86400))
+                return "scan.virus_auto_list_s must be 0..2592000 (30 days)";
         } else if (field == "max_parts") {
             if (!parse_uint(value, c.max_parts, 100000) || c.max_parts == 0)
                 return "scan.max_parts must be 1..100000";
@@ -580,6 +583,7 @@ constexpr std::string_view kSettingKeys[] = {
     "scan.score_threshold",
     "scan.max_depth",
     "scan.max_parts",
+    "scan.virus_auto_list_s",
     "tls.certificates",
     "tls.min_version",
     "tls.ciphers",
@@ -699,6 +703,8 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return u(c.max_depth);
     if (key == "scan.max_parts")
         return u(c.max_parts);
+    if (key == "scan.virus_auto_list_s")
+        return u(c.virus_auto_list_s);
     if (key == "peer_filter.max_entries")
         return u(b.peer_filter_max_entries);
     if (key == "peer_filter.state_file")

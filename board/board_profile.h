@@ -98,9 +98,10 @@ struct ScanProfile {
     std::string on_mime_limit = "reject";
     // The scan or the antivirus could not finish: 451, so nothing passes unscanned.
     std::string on_error = "tempfail";
-    std::uint32_t score_threshold = 10; // 0: scores never decide
-    std::uint32_t max_depth = 20;       // MIME nesting parsed (real mail: under 10)
-    std::uint32_t max_parts = 1000;     // MIME parts per message (real mail: under 100)
+    std::uint32_t score_threshold = 10;  // 0: scores never decide
+    std::uint32_t max_depth = 20;        // MIME nesting parsed (real mail: under 10)
+    std::uint32_t max_parts = 1000;      // MIME parts per message (real mail: under 100)
+    std::uint32_t virus_auto_list_s = 0; // list a sender of a virus this long (0: off)
 };
 
 struct BoardProfile {

@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
     smtpgw::io::register_monitor_command(
         table, monitor, "smtpgw monitor, board " + board.name + ", " + board.smtp.hostname);
     dp.set_auto_list_seconds(board.peer_filter_auto_list_s);
+    dp.set_virus_auto_list_seconds(board.scan.virus_auto_list_s);
 
     smtpgw::control::ControlServer server(board.control_socket, table);
     if (auto err = server.start(); !err.empty()) {

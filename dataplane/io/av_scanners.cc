@@ -5,6 +5,8 @@
 #include <fstream>
 #include <string_view>
 
+#include "progress.h"
+
 #include <rte_errno.h>
 #include <rte_ring.h>
 
@@ -149,7 +151,8 @@ std::string AvScanners::reload(const std::string& db_dir, const av::AvLimits& li
     ReloadMemory m;
     m.before_kb = resident_kb();
     std::uint64_t t0 = now_us();
-    auto loaded = av::AvEngine::load(db_dir, limits);
+    auto loaded = av::AvEngine::load(
+        db_dir, limits, [](const std::string& note) { control::report_progress(note); });
     if (auto* why = std::get_if<std::string>(&loaded))
         return *why;
     m.peak_kb = resident_kb(); // both engines are alive here

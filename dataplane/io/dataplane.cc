@@ -51,6 +51,18 @@ class FilterPeerReporter final : public smtp::SmtpPeerReporter {
         if (w_.peer_filter)
             w_.peer_filter->report_misbehaving(peer);
     }
+    // The sender's address (IPv6: its /64), listed for scan.virus_auto_list_s
+    // by the control plane (which drops the request when that is 0).
+    void sent_virus(const net::Ipv6Addr& peer) override {
+        if (!w_.auto_list_out)
+            return;
+        AutoListRequest r;
+        r.length = peer.is_v4_mapped() ? 128 : 64;
+        r.addr = net::Ipv6Prefix{peer, r.length}.network().addr;
+        r.virus = 1;
+        (void)rte_ring_enqueue_elem(w_.auto_list_out, &r,
+                                    sizeof r); // full: dropped, counted nowhere
+    }
 
   private:
     WorkerState& w_;
@@ -628,8 +640,8 @@ std::vector<std::string> Dataplane::take_smtp_log_lines() {
     return out;
 }
 
-std::vector<net::Ipv6Prefix> Dataplane::take_auto_list_requests() {
-    std::vector<net::Ipv6Prefix> out;
+std::vector<AutoListed> Dataplane::take_auto_list_requests() {
+    std::vector<AutoListed> out;
     for (auto& w : workers_) {
         if (!w->auto_list_out)
             continue;
@@ -637,7 +649,7 @@ std::vector<net::Ipv6Prefix> Dataplane::take_auto_list_requests() {
         unsigned n;
         while ((n = rte_ring_dequeue_burst_elem(w->auto_list_out, r, sizeof r[0], 64, nullptr)) > 0)
             for (unsigned i = 0; i < n; ++i)
-                out.push_back(net::Ipv6Prefix{r[i].addr, r[i].length});
+                out.push_back({net::Ipv6Prefix{r[i].addr, r[i].length}, r[i].virus != 0});
     }
     return out;
 }

@@ -34,6 +34,12 @@ struct PortInfo {
     std::uint16_t mtu;
 };
 
+// A peer an lcore asks the control plane to list for a while.
+struct AutoListed {
+    net::Ipv6Prefix prefix;
+    bool virus = false; // it sent a virus (else: over a limit, or misbehaved)
+};
+
 class Dataplane {
   public:
     explicit Dataplane(board::BoardProfile board) : board_(std::move(board)) {}
@@ -70,7 +76,10 @@ class Dataplane {
     // Takes the SMTP log lines every lcore queued (control side).
     std::vector<std::string> take_smtp_log_lines();
     // Takes the auto-list requests every lcore queued (control side).
-    std::vector<net::Ipv6Prefix> take_auto_list_requests();
+    std::vector<AutoListed> take_auto_list_requests();
+    // Senders of a virus are listed this many seconds (0: off).
+    void set_virus_auto_list_seconds(std::uint32_t s) { virus_auto_list_s_.store(s); }
+    std::uint32_t virus_auto_list_seconds() const { return virus_auto_list_s_.load(); }
 
     // TCP idle timeout for new connections on every lcore (0: never).
     std::string set_tcp_idle_timeout(std::uint64_t ns);
@@ -132,6 +141,7 @@ class Dataplane {
     // publish_peer_table() only (RCU with rte_rcu_qsbr).
     std::atomic<const filter::PeerTable*> peer_table_{nullptr};
     std::atomic<std::uint32_t> auto_list_s_{0};
+    std::atomic<std::uint32_t> virus_auto_list_s_{0};
     rte_rcu_qsbr* qsbr_ = nullptr;
     AvScanners av_;
     std::shared_ptr<const rules::RuleSet> rules_;

@@ -34,7 +34,9 @@ using control::format_table;
 
 namespace {
 
-std::string u64(std::uint64_t v) { return std::to_string(v); }
+std::string u64(std::uint64_t v) {
+    return std::to_string(v);
+}
 
 std::string show_version() {
     auto e = scanners::engine_info();
@@ -91,12 +93,12 @@ std::string show_interfaces(const Dataplane& dp) {
         rte_eth_link_get_nowait(p.port_id, &link);
         std::vector<std::vector<std::string>> rows{
             {p.role, p.device + " (port " + std::to_string(p.port_id) + ")"},
-            {"  link", std::string(link.link_status ? "up" : "down") + ", mtu " +
-                           std::to_string(p.mtu)},
+            {"  link",
+             std::string(link.link_status ? "up" : "down") + ", mtu " + std::to_string(p.mtu)},
             {"  mac", net::to_string(p.addressing.mac)},
             {"  ipv4", net::to_string(p.addressing.ipv4)},
-            {"  ipv6", net::to_string(p.addressing.ipv6) + ", " +
-                           net::to_string(p.addressing.link_local)},
+            {"  ipv6",
+             net::to_string(p.addressing.ipv6) + ", " + net::to_string(p.addressing.link_local)},
             {"  rx", u64(rxp) + " packets, " + u64(rxb) + " bytes"},
             {"  tx", u64(txp) + " packets, " + u64(txb) + " bytes"},
             {"  nic", "missed " + u64(st.imissed) + ", rx errors " + u64(st.ierrors) +
@@ -117,10 +119,13 @@ std::string show_stats(const Dataplane& dp, bool all) {
         if (total == 0 && !all)
             continue;
         const auto& info = net::drop_reason_info(r);
-        rows.push_back({"  " + std::string(info.name), std::string(net::severity_name(info.severity)),
-                        u64(total), std::string(info.sentence)});
+        rows.push_back({"  " + std::string(info.name),
+                        std::string(net::severity_name(info.severity)), u64(total),
+                        std::string(info.sentence)});
     }
-    std::string out = "drops by reason" + std::string(all ? "" : " (non-zero; 'show stats all' lists every reason)") + ":\n";
+    std::string out = "drops by reason" +
+                      std::string(all ? "" : " (non-zero; 'show stats all' lists every reason)") +
+                      ":\n";
     out += rows.empty() ? "  none\n" : format_table(rows);
 
     std::uint64_t learned = 0, updated = 0, evicted = 0, arp = 0, na = 0, echo = 0;
@@ -144,7 +149,9 @@ std::string show_stats(const Dataplane& dp, bool all) {
     out += "lcores:\n";
     for (const auto& w : dp.workers()) {
         std::uint64_t busy = w->busy_cycles.read(), idle = w->idle_cycles.read();
-        double pct = busy + idle ? 100.0 * static_cast<double>(busy) / static_cast<double>(busy + idle) : 0.0;
+        double pct = busy + idle
+                         ? 100.0 * static_cast<double>(busy) / static_cast<double>(busy + idle)
+                         : 0.0;
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.2f%% busy", pct);
         out += format_table({{"  lcore " + std::to_string(w->lcore_id), "busy_cycles " + u64(busy),
@@ -166,28 +173,34 @@ std::string show_neighbors(Dataplane& dp) {
             for (const auto& e : snap[wi][pi]) {
                 std::string ip = e.ip.is_v4_mapped() ? net::to_string(net::v4_unmapped(e.ip))
                                                      : net::to_string(e.ip);
-                rows.push_back({w->ports[pi]->role, ip, net::to_string(e.mac),
-                                std::to_string(w->lcore_id)});
+                rows.push_back(
+                    {w->ports[pi]->role, ip, net::to_string(e.mac), std::to_string(w->lcore_id)});
             }
     }
     return format_table(rows);
 }
 
 std::string show_smtp(const Dataplane& dp) {
-    std::vector<std::vector<std::string>> rows{{"lcore", "active sessions", "sessions", "refused (full)"}};
+    std::vector<std::vector<std::string>> rows{
+        {"lcore", "active sessions", "sessions", "refused (full)"}};
     struct Total {
         const char* name;
         net::Counter smtp::SmtpCounters::*field;
         const char* sentence;
     };
     const Total totals[] = {
-        {"messages_sent", &smtp::SmtpCounters::messages_sent, "the LAN server accepted; the sender got 250"},
+        {"messages_sent", &smtp::SmtpCounters::messages_sent,
+         "the LAN server accepted; the sender got 250"},
         {"messages_rejected", &smtp::SmtpCounters::messages_rejected, "refused with 5xx"},
-        {"messages_deferred", &smtp::SmtpCounters::messages_deferred, "refused with 4xx (the sender retries)"},
-        {"messages_aborted", &smtp::SmtpCounters::messages_aborted, "abandoned mid-transfer: nothing delivered"},
-        {"refusals", &smtp::SmtpCounters::refusals, "commands refused (relay, syntax, limits, early talkers)"},
+        {"messages_deferred", &smtp::SmtpCounters::messages_deferred,
+         "refused with 4xx (the sender retries)"},
+        {"messages_aborted", &smtp::SmtpCounters::messages_aborted,
+         "abandoned mid-transfer: nothing delivered"},
+        {"refusals", &smtp::SmtpCounters::refusals,
+         "commands refused (relay, syntax, limits, early talkers)"},
         {"lan_connects", &smtp::SmtpCounters::lan_connects, "connections opened to the LAN server"},
-        {"lan_connect_failures", &smtp::SmtpCounters::lan_connect_failures, "no port or slot for one"},
+        {"lan_connect_failures", &smtp::SmtpCounters::lan_connect_failures,
+         "no port or slot for one"},
         {"log_lines_dropped", &smtp::SmtpCounters::log_lines_dropped, "log queue full"},
     };
     bool any = false;
@@ -329,7 +342,8 @@ std::optional<net::FaultSettings> parse_fault(std::string_view text, std::string
 }
 
 std::string show_fault(const Dataplane& dp) {
-    std::vector<std::vector<std::string>> rows{{"port", "fault injection", "dropped", "duplicated", "delayed"}};
+    std::vector<std::vector<std::string>> rows{
+        {"port", "fault injection", "dropped", "duplicated", "delayed"}};
     for (const auto& p : dp.ports()) {
         auto it = dp.faults().find(p.role);
         std::uint64_t dropped = 0, dup = 0, delayed = 0;
@@ -378,34 +392,54 @@ std::string memory_report(const Dataplane& dp) {
 }
 
 void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
-    table.add({"show version", "firmware, DPDK and engine versions", {}, false,
-               [](const CommandArgs&) { return CommandResult::success(show_version()); }});
-    table.add({"show status", "board, ports, fast-path lcores", {}, false,
-               [&dp](const CommandArgs&) { return CommandResult::success(show_status(dp)); }});
-    table.add({"show interfaces", "ports: addresses, link, packet counters", {}, false,
+    table.add(
+        {"show version", "firmware, DPDK and engine versions", {}, false, [](const CommandArgs&) {
+             return CommandResult::success(show_version());
+         }});
+    table.add(
+        {"show status", "board, ports, fast-path lcores", {}, false, [&dp](const CommandArgs&) {
+             return CommandResult::success(show_status(dp));
+         }});
+    table.add({"show interfaces",
+               "ports: addresses, link, packet counters",
+               {},
+               false,
                [&dp](const CommandArgs&) { return CommandResult::success(show_interfaces(dp)); }});
     table.add({"show stats",
                "drops by reason, events, lcore busy/idle",
-               {{"all", "also list reasons that are zero", [] { return std::vector<std::string>{"all"}; }}},
+               {{"all", "also list reasons that are zero",
+                 [] { return std::vector<std::string>{"all"}; }}},
                true,
                [&dp](const CommandArgs& a) {
                    if (!a.empty() && a[0] != "all")
                        return CommandResult::failure("usage: show stats [all]");
                    return CommandResult::success(show_stats(dp, !a.empty()));
                }});
-    table.add({"show neighbors", "ARP and ND caches of every port", {}, false,
-               [&dp](const CommandArgs&) { return CommandResult::success(show_neighbors(dp)); }});
-    table.add({"show tcp", "TCP: connections, half-open, TIME-WAIT, SYN cookies, events", {}, false,
+    table.add(
+        {"show neighbors", "ARP and ND caches of every port", {}, false, [&dp](const CommandArgs&) {
+             return CommandResult::success(show_neighbors(dp));
+         }});
+    table.add({"show tcp",
+               "TCP: connections, half-open, TIME-WAIT, SYN cookies, events",
+               {},
+               false,
                [&dp](const CommandArgs&) { return CommandResult::success(show_tcp(dp)); }});
-    table.add({"show tcp connections", "the TCP connection table (first 1000 per lcore)", {}, false,
-               [&dp](const CommandArgs&) {
-                   return CommandResult::success(show_tcp_connections(dp));
-               }});
-    table.add({"show connections", "TCP connections of every lcore (first 1000 each)", {}, false,
-               [&dp](const CommandArgs&) {
-                   return CommandResult::success(show_tcp_connections(dp));
-               }});
-    table.add({"show tls", "STARTTLS: certificates by name, policy, handshakes", {}, false,
+    table.add(
+        {"show tcp connections",
+         "the TCP connection table (first 1000 per lcore)",
+         {},
+         false,
+         [&dp](const CommandArgs&) { return CommandResult::success(show_tcp_connections(dp)); }});
+    table.add(
+        {"show connections",
+         "TCP connections of every lcore (first 1000 each)",
+         {},
+         false,
+         [&dp](const CommandArgs&) { return CommandResult::success(show_tcp_connections(dp)); }});
+    table.add({"show tls",
+               "STARTTLS: certificates by name, policy, handshakes",
+               {},
+               false,
                [&dp](const CommandArgs&) {
                    auto cfg = dp.smtp_config();
                    if (!cfg || !cfg->tls_server)
@@ -435,27 +469,40 @@ void register_dataplane_commands(control::CommandTable& table, Dataplane& dp) {
                                         {"  failed", u64(failed)}});
                    return CommandResult::success(out);
                }});
-    table.add({"show smtp", "SMTP sessions and message outcomes per lcore", {}, false,
-               [&dp](const CommandArgs&) { return CommandResult::success(show_smtp(dp)); }});
-    table.add({"show fault", "lab fault injection per port, with counts", {}, false,
-               [&dp](const CommandArgs&) { return CommandResult::success(show_fault(dp)); }});
-    table.add({"set fault",
-               "lab only: inject faults on a port's frames, both directions",
-               {{"PORT", "wan or lan", [] { return std::vector<std::string>{"wan", "lan"}; }},
-                {"SETTINGS",
-                 "off, or loss=P,duplicate=P,reorder=P (percent),delay_us=N,reorder_delay_us=N,seed=N",
-                 [] { return std::vector<std::string>{"off"}; }}},
+    table.add({"show smtp",
+               "SMTP sessions and message outcomes per lcore",
+               {},
                false,
-               [&dp](const CommandArgs& a) {
-                   std::string why;
-                   auto f = parse_fault(a[1], why);
-                   if (!f)
-                       return CommandResult::failure(why);
-                   if (auto err = dp.set_fault(a[0], *f); !err.empty())
-                       return CommandResult::failure(err);
-                   return CommandResult::success(a[0] + ": " + net::to_string(*f) + "\n");
-               }});
-    table.add({"show memory", "allocator (jemalloc) and DPDK memory", {}, false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_smtp(dp)); }});
+    table.add({"show fault",
+               "lab fault injection per port, with counts",
+               {},
+               false,
+               [&dp](const CommandArgs&) { return CommandResult::success(show_fault(dp)); }});
+    table.add(
+        {"set fault",
+         "lab only: inject faults on a port's frames, both directions",
+         {{"PORT", "wan or lan",
+           [] {
+               return std::vector<std::string>{"wan", "lan"};
+           }},
+          {"SETTINGS",
+           "off, or loss=P,duplicate=P,reorder=P (percent),delay_us=N,reorder_delay_us=N,seed=N",
+           [] { return std::vector<std::string>{"off"}; }}},
+         false,
+         [&dp](const CommandArgs& a) {
+             std::string why;
+             auto f = parse_fault(a[1], why);
+             if (!f)
+                 return CommandResult::failure(why);
+             if (auto err = dp.set_fault(a[0], *f); !err.empty())
+                 return CommandResult::failure(err);
+             return CommandResult::success(a[0] + ": " + net::to_string(*f) + "\n");
+         }});
+    table.add({"show memory",
+               "allocator (jemalloc) and DPDK memory",
+               {},
+               false,
                [&dp](const CommandArgs&) { return CommandResult::success(memory_report(dp)); }});
 }
 
@@ -477,15 +524,15 @@ control::MonitorSample monitor_sample(const Dataplane& dp, std::uint64_t second)
                 add(MonitorSeries::sessions, svc->active_sessions());
         }
         add(MonitorSeries::messages_sent, w->smtp_counters.messages_sent.read());
-        add(MonitorSeries::messages_refused, w->smtp_counters.messages_rejected.read() +
-                                                 w->smtp_counters.messages_deferred.read());
+        add(MonitorSeries::messages_refused,
+            w->smtp_counters.messages_rejected.read() + w->smtp_counters.messages_deferred.read());
         for (std::size_t r = 0; r < net::kDropReasonCount; ++r)
             add(MonitorSeries::drops, w->drops.read(static_cast<net::DropReason>(r)));
-        for (auto e : {filter::PeerFilterEvent::listed_dropped, filter::PeerFilterEvent::listed_reset,
-                       filter::PeerFilterEvent::rate_limited,
-                       filter::PeerFilterEvent::too_many_connections,
-                       filter::PeerFilterEvent::too_many_half_open,
-                       filter::PeerFilterEvent::limits_table_full})
+        for (auto e :
+             {filter::PeerFilterEvent::listed_dropped, filter::PeerFilterEvent::listed_reset,
+              filter::PeerFilterEvent::rate_limited, filter::PeerFilterEvent::too_many_connections,
+              filter::PeerFilterEvent::too_many_half_open,
+              filter::PeerFilterEvent::limits_table_full})
             add(MonitorSeries::syns_refused, w->filter_events.read(e));
         for (const auto& p : w->ports)
             add(MonitorSeries::rx_packets, p->stats.rx_packets.read());
@@ -495,8 +542,10 @@ control::MonitorSample monitor_sample(const Dataplane& dp, std::uint64_t second)
 
 void register_monitor_command(control::CommandTable& table, const control::MonitorHistory& history,
                               std::string title) {
-    table.add({"show monitor", "the live view's screen (the console's `monitor` redraws it)",
-               {{"WIDTH", "columns (40..200, default 80)", {}}}, 1,
+    table.add({"show monitor",
+               "the live view's screen (the console's `monitor` redraws it)",
+               {{"WIDTH", "columns (40..200, default 80)", {}}},
+               1,
                [&history, title](const CommandArgs& a) {
                    int width = 80;
                    if (!a.empty()) {

@@ -10,10 +10,10 @@ namespace smtpgw::io {
 std::string Mailbox::create(unsigned lcore_id) {
     std::string base = "smtpgw_mbox" + std::to_string(lcore_id);
     // Single producer, single consumer each way: the control thread and one lcore.
-    requests_ = rte_ring_create((base + "_req").c_str(), 16, SOCKET_ID_ANY,
-                                RING_F_SP_ENQ | RING_F_SC_DEQ);
-    replies_ = rte_ring_create((base + "_rsp").c_str(), 16, SOCKET_ID_ANY,
-                               RING_F_SP_ENQ | RING_F_SC_DEQ);
+    requests_ =
+        rte_ring_create((base + "_req").c_str(), 16, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    replies_ =
+        rte_ring_create((base + "_rsp").c_str(), 16, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (!requests_ || !replies_)
         return "mailbox rings for lcore " + std::to_string(lcore_id) + ": " +
                rte_strerror(rte_errno);

@@ -25,10 +25,10 @@ namespace smtpgw::io {
 inline constexpr unsigned kMailboxPollInterval = 16;
 
 enum class RequestKind : std::uint8_t {
-    snapshot_neighbors, // copy every fresh neighbor entry of every port
-    snapshot_tcp,       // copy the TCP connection table (up to the reserved size)
-    set_fault,          // replace one port's fault injection settings
-    set_tcp_idle,       // TCP idle timeout for new connections
+    snapshot_neighbors,  // copy every fresh neighbor entry of every port
+    snapshot_tcp,        // copy the TCP connection table (up to the reserved size)
+    set_fault,           // replace one port's fault injection settings
+    set_tcp_idle,        // TCP idle timeout for new connections
     enforce_peer_filter, // reset connections of peers the new table lists
     set_smtp,            // new SMTP settings for sessions opened from now on
 };
@@ -61,8 +61,7 @@ class Mailbox {
     // request the worker has not answered yet stays owned by the mailbox and
     // is freed when its late answer is drained (never while the worker may
     // still write it).
-    std::unique_ptr<ControlRequest> call(std::unique_ptr<ControlRequest> req,
-                                         unsigned timeout_ms);
+    std::unique_ptr<ControlRequest> call(std::unique_ptr<ControlRequest> req, unsigned timeout_ms);
 
     // Worker side: the next pending request, or nullptr; then reply().
     ControlRequest* poll();

@@ -197,10 +197,15 @@ std::string render_metrics(const Dataplane& dp, const PeerFilterControl& peer_fi
           d(s_tag));
     t.add("smtpgw_scan_verdicts_total", MetricType::counter, verdict_help,
           {{"verdict", "deferred"}}, d(s_temp));
-    t.add("smtpgw_av_jobs_total", MetricType::counter, "Messages sent to the antivirus threads",
-          {}, d(av_jobs));
+    t.add("smtpgw_av_jobs_total", MetricType::counter, "Messages sent to the antivirus threads", {},
+          d(av_jobs));
     t.add("smtpgw_av_queue_full_total", MetricType::counter,
           "Messages deferred because the antivirus queue was full", {}, d(av_busy));
+    if (auto set = dp.rules())
+        for (std::uint32_t i = 0; i < set->rules().size(); ++i)
+            t.add("smtpgw_rule_matches_total", MetricType::counter,
+                  "Messages each content rule matched (since the rules were loaded)",
+                  {{"rule", set->rules()[i].id}}, d(set->matches(i)));
     histogram(t, "smtpgw_smtp_banner_seconds", "Accepted connection to the banner sent", dp,
               &smtp::SmtpCounters::banner_latency);
     histogram(t, "smtpgw_smtp_verdict_seconds",

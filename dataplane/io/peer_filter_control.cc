@@ -26,7 +26,9 @@ namespace {
 constexpr std::size_t kMaxListFileBytes = 512u << 20; // a list file, read whole: bounded
 constexpr std::uint64_t kMaxTtlSeconds = 365ull * 24 * 3600;
 
-std::string kind_name(PeerListKind k) { return k == PeerListKind::black ? "black" : "white"; }
+std::string kind_name(PeerListKind k) {
+    return k == PeerListKind::black ? "black" : "white";
+}
 
 std::optional<PeerListKind> parse_kind(const std::string& s) {
     if (s == "black")
@@ -54,8 +56,8 @@ bool covers(const PeerPrefix& p, const net::Ipv6Addr& a) {
 
 PeerFilterControl::PeerFilterControl(Dataplane& dp, std::string state_file, std::size_t max_entries,
                                      filter::ListedAction default_action)
-    : dp_(dp), state_file_(std::move(state_file)), max_entries_(max_entries),
-      dynamic_(max_entries), default_action_(default_action) {}
+    : dp_(dp), state_file_(std::move(state_file)), max_entries_(max_entries), dynamic_(max_entries),
+      default_action_(default_action) {}
 
 std::string PeerFilterControl::list_name(filter::PeerListId id) const {
     if (id == kRuntimeList)
@@ -76,15 +78,14 @@ std::uint64_t PeerFilterControl::refused_by(filter::PeerListId id) const {
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> PeerFilterControl::refused_per_list() const {
-    std::vector<std::pair<std::string, std::uint64_t>> out{
-        {"runtime", refused_by(kRuntimeList)}, {"dynamic", refused_by(kDynamicList)}};
+    std::vector<std::pair<std::string, std::uint64_t>> out{{"runtime", refused_by(kRuntimeList)},
+                                                           {"dynamic", refused_by(kDynamicList)}};
     for (const auto& [path, f] : files_)
         out.emplace_back(path, refused_by(f.id));
     return out;
 }
 
-void PeerFilterControl::for_each_entry(
-    const std::function<void(const Entry&)>& visit) const {
+void PeerFilterControl::for_each_entry(const std::function<void(const Entry&)>& visit) const {
     for (const auto& [k, e] : runtime_)
         visit(e);
     for (const auto& [k, d] : dynamic_.entries()) {
@@ -153,25 +154,26 @@ void PeerFilterControl::save_dynamic() const {
 void PeerFilterControl::tick() {
     std::uint64_t now = unix_now();
     bool changed = dynamic_.expire(now) != 0;
-    // Peers the lcores refused for a limit, listed for auto_list_seconds().
-    if (std::uint32_t secs = dp_.auto_list_seconds(); secs != 0) {
-        for (const auto& agg : dp_.take_auto_list_requests()) {
-            filter::PeerPrefix p;
-            if (agg.addr.is_v4_mapped()) {
-                p.v4 = net::Ipv4Prefix{net::v4_unmapped(agg.addr),
-                                       static_cast<std::uint8_t>(agg.length - 96)};
-            } else {
-                p.is_v6 = true;
-                p.v6 = agg;
-            }
-            if (dynamic_.entries().count(filter::peer_prefix_text(p)) == 0 &&
-                dynamic_.add(p, now + secs)) {
-                changed = true;
-                ++auto_listed_;
-            }
+    // Peers the lcores refused for a limit, listed for auto_list_seconds(),
+    // and senders of a virus, for virus_auto_list_seconds() (0: not listed).
+    for (const auto& req : dp_.take_auto_list_requests()) {
+        std::uint32_t secs = req.virus ? dp_.virus_auto_list_seconds() : dp_.auto_list_seconds();
+        if (secs == 0)
+            continue;
+        const net::Ipv6Prefix& agg = req.prefix;
+        filter::PeerPrefix p;
+        if (agg.addr.is_v4_mapped()) {
+            p.v4 = net::Ipv4Prefix{net::v4_unmapped(agg.addr),
+                                   static_cast<std::uint8_t>(agg.length - 96)};
+        } else {
+            p.is_v6 = true;
+            p.v6 = agg;
         }
-    } else {
-        dp_.take_auto_list_requests(); // off: requests queued before are dropped
+        if (dynamic_.entries().count(filter::peer_prefix_text(p)) == 0 &&
+            dynamic_.add(p, now + secs)) {
+            changed = true;
+            ++auto_listed_;
+        }
     }
     if (changed) {
         save_dynamic();
@@ -266,9 +268,9 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
             if (!used.test(id))
                 src.id = static_cast<filter::PeerListId>(id);
         if (src.id == 0)
-            return CommandResult::failure(path + ": too many list files loaded (at most " +
-                                          std::to_string(filter::kMaxPeerLists - kFirstFileList + 1) +
-                                          ")");
+            return CommandResult::failure(
+                path + ": too many list files loaded (at most " +
+                std::to_string(filter::kMaxPeerLists - kFirstFileList + 1) + ")");
     }
     std::optional<filter::ListedAction> old_action = list_action_[src.id];
     bool new_id = files_.count(path) == 0;
@@ -310,8 +312,8 @@ CommandResult PeerFilterControl::load(const std::string& path, PeerListKind kind
                   "%s: %zu entries (%s, %s, listed peers get %s), %zu bad lines; built in %.1f ms, "
                   "swap waited %.1f ms\n",
                   path.c_str(), count, files_[path].format.c_str(), kind_name(kind).c_str(),
-                  action_of(id) == filter::ListedAction::drop ? "nothing" : "RST",
-                  parsed.bad_lines, static_cast<double>(last_build_us_) / 1000.0,
+                  action_of(id) == filter::ListedAction::drop ? "nothing" : "RST", parsed.bad_lines,
+                  static_cast<double>(last_build_us_) / 1000.0,
                   static_cast<double>(last_swap_wait_us_) / 1000.0);
     return CommandResult::success(report + figures);
 }
@@ -395,7 +397,8 @@ std::string PeerFilterControl::show() const {
         for (const auto& w : dp_.workers())
             total += w->filter_events.read(e);
         const auto& info = filter::peer_filter_event_info(e);
-        ev.push_back({"  " + std::string(info.name), std::to_string(total), std::string(info.sentence)});
+        ev.push_back(
+            {"  " + std::string(info.name), std::to_string(total), std::string(info.sentence)});
     }
     out += "decisions:\n" + control::format_table(ev);
     return out;
@@ -457,7 +460,8 @@ void PeerFilterControl::clear_config() {
 void PeerFilterControl::register_commands(control::CommandTable& table) {
     auto kinds = [] { return std::vector<std::string>{"black", "white"}; };
     auto actions = [] { return std::vector<std::string>{"drop", "rst"}; };
-    table.add({"peer-filter add", "list a peer (address or prefix) until removed",
+    table.add({"peer-filter add",
+               "list a peer (address or prefix) until removed",
                {{"PREFIX", "198.18.0.66, 198.18.0.0/24, 2001:db8:bad::/48", {}},
                 {"LIST", "black (default) or white", kinds}},
                true,
@@ -467,11 +471,15 @@ void PeerFilterControl::register_commands(control::CommandTable& table) {
                        return CommandResult::failure("LIST must be black or white");
                    return add(a[0], *kind);
                }});
-    table.add({"peer-filter del", "remove a run-time or dynamic entry",
-               {{"PREFIX", "as added", {}}}, false,
+    table.add({"peer-filter del",
+               "remove a run-time or dynamic entry",
+               {{"PREFIX", "as added", {}}},
+               false,
                [this](const CommandArgs& a) { return del(a[0]); }});
-    table.add({"peer-filter block", "blacklist a peer for a while (kept across restarts)",
-               {{"PREFIX", "address or prefix", {}}, {"SECONDS", "1..31536000", {}}}, false,
+    table.add({"peer-filter block",
+               "blacklist a peer for a while (kept across restarts)",
+               {{"PREFIX", "address or prefix", {}}, {"SECONDS", "1..31536000", {}}},
+               false,
                [this](const CommandArgs& a) {
                    char* end = nullptr;
                    unsigned long long s = std::strtoull(a[1].c_str(), &end, 10);
@@ -479,29 +487,34 @@ void PeerFilterControl::register_commands(control::CommandTable& table) {
                        return CommandResult::failure("SECONDS must be a number");
                    return block(a[0], s);
                }});
-    table.add({"peer-filter load",
-               "load a list file (CIDR, Spamhaus DROP/EDROP, rbldnsd ip4set/ip6tset); again to reload",
-               {{"FILE", "absolute path", {}},
-                {"LIST", "black (default) or white", kinds},
-                {"ACTION", "drop or rst (default: the default action)", actions}},
-               2,
-               [this](const CommandArgs& a) {
-                   auto kind = a.size() > 1 ? parse_kind(a[1]) : PeerListKind::black;
-                   if (!kind)
-                       return CommandResult::failure("LIST must be black or white");
-                   std::optional<filter::ListedAction> action;
-                   if (a.size() > 2) {
-                       action = parse_action(a[2]);
-                       if (!action)
-                           return CommandResult::failure("ACTION must be drop or rst");
-                   }
-                   return load(a[0], *kind, action);
-               }});
-    table.add({"peer-filter unload", "drop a loaded list file's entries",
-               {{"FILE", "as loaded", {}}}, false,
+    table.add(
+        {"peer-filter load",
+         "load a list file (CIDR, Spamhaus DROP/EDROP, rbldnsd ip4set/ip6tset); again to reload",
+         {{"FILE", "absolute path", {}},
+          {"LIST", "black (default) or white", kinds},
+          {"ACTION", "drop or rst (default: the default action)", actions}},
+         2,
+         [this](const CommandArgs& a) {
+             auto kind = a.size() > 1 ? parse_kind(a[1]) : PeerListKind::black;
+             if (!kind)
+                 return CommandResult::failure("LIST must be black or white");
+             std::optional<filter::ListedAction> action;
+             if (a.size() > 2) {
+                 action = parse_action(a[2]);
+                 if (!action)
+                     return CommandResult::failure("ACTION must be drop or rst");
+             }
+             return load(a[0], *kind, action);
+         }});
+    table.add({"peer-filter unload",
+               "drop a loaded list file's entries",
+               {{"FILE", "as loaded", {}}},
+               false,
                [this](const CommandArgs& a) { return unload(a[0]); }});
-    table.add({"peer-filter test", "is this address listed, by which entries and sources?",
-               {{"ADDRESS", "IPv4 or IPv6", {}}}, false,
+    table.add({"peer-filter test",
+               "is this address listed, by which entries and sources?",
+               {{"ADDRESS", "IPv4 or IPv6", {}}},
+               false,
                [this](const CommandArgs& a) { return test(a[0]); }});
     table.add({"peer-filter action",
                "what a listed peer gets: drop (nothing) or rst; for one list, or the default",
@@ -514,20 +527,25 @@ void PeerFilterControl::register_commands(control::CommandTable& table) {
                        return CommandResult::failure("ACTION must be drop or rst");
                    return set_action(*action, a.size() > 1 ? a[1] : std::string());
                }});
-    table.add({"peer-filter auto-list", "list peers over a limit for SECONDS (0: off)",
-               {{"SECONDS", "0..86400", {}}}, false,
+    table.add({"peer-filter auto-list",
+               "list peers over a limit for SECONDS (0: off)",
+               {{"SECONDS", "0..86400", {}}},
+               false,
                [this](const CommandArgs& a) {
                    char* end = nullptr;
                    unsigned long s = std::strtoul(a[0].c_str(), &end, 10);
                    if (a[0].empty() || *end != '\0' || s > 86400)
                        return CommandResult::failure("SECONDS must be 0..86400");
                    dp_.set_auto_list_seconds(static_cast<std::uint32_t>(s));
-                   return CommandResult::success(
-                       s == 0 ? std::string("auto-listing off\n")
-                              : "peers over a limit are listed for " + std::to_string(s) + " s\n");
+                   return CommandResult::success(s == 0 ? std::string("auto-listing off\n")
+                                                        : "peers over a limit are listed for " +
+                                                              std::to_string(s) + " s\n");
                }});
-    table.add({"show peer-filter", "list sources, table size and build time, decisions by reason",
-               {}, false, [this](const CommandArgs&) { return CommandResult::success(show()); }});
+    table.add({"show peer-filter",
+               "list sources, table size and build time, decisions by reason",
+               {},
+               false,
+               [this](const CommandArgs&) { return CommandResult::success(show()); }});
 }
 
 } // namespace smtpgw::io

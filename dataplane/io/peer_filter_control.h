@@ -20,8 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,8 +101,8 @@ class PeerFilterControl final : public control::ConfigSection {
     Dataplane& dp_;
     std::string state_file_;
     std::size_t max_entries_;
-    std::map<std::string, Entry> runtime_;  // by normalised prefix
-    filter::DynamicPeers dynamic_;          // blacklist entries with an expiry
+    std::map<std::string, Entry> runtime_;    // by normalised prefix
+    filter::DynamicPeers dynamic_;            // blacklist entries with an expiry
     std::map<std::string, FileSource> files_; // by path
     filter::ListedAction default_action_;
     std::array<std::optional<filter::ListedAction>, filter::kMaxPeerLists + 1> list_action_{};

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "command_table.h"
+#include "progress.h"
 
 namespace smtpgw::io {
 
@@ -66,9 +67,12 @@ std::string show_rules(const Dataplane& dp) {
                       std::string(cache_text(dp.rules_report().outcome)) + " in " +
                       ms(dp.rules_load_ms()) + "\n  key " + set->key_hex().substr(0, 16) + "\n";
     std::vector<std::vector<std::string>> rows;
-    for (const auto& r : set->rules())
-        rows.push_back({"  " + r.id, rules::target_name(r) + " " + rules::action_name(r) + " \"" +
-                                         r.description + "\" (line " + u64(r.line) + ")"});
+    rows.push_back({"  id", "matched", "target", "action", "description (line)"});
+    for (std::uint32_t i = 0; i < set->rules().size(); ++i) {
+        const auto& r = set->rules()[i];
+        rows.push_back({"  " + r.id, u64(set->matches(i)), rules::target_name(r),
+                        rules::action_name(r), "\"" + r.description + "\" (" + u64(r.line) + ")"});
+    }
     return out + control::format_table(rows) + scan_counts(dp);
 }
 
@@ -137,6 +141,8 @@ void register_scan_commands(control::CommandTable& table, Dataplane& dp,
                {},
                0,
                [&dp, running](const control::CommandArgs&) {
+                   control::report_progress("loading the antivirus database from " +
+                                            running().scan.av_database);
                    if (auto why = dp.reload_av(running().scan.av_database); !why.empty())
                        return control::CommandResult::failure(why + "\nthe running engine stays");
                    auto r = dp.av().last_reload();

@@ -71,13 +71,15 @@ constexpr KeyHelp kHelp[] = {
     {"scan.score_threshold", "rule scores adding up to this reject the message (0: never)"},
     {"scan.max_depth", "MIME nesting parsed; deeper is a MIME limit"},
     {"scan.max_parts", "MIME parts per message; more is a MIME limit"},
+    {"scan.virus_auto_list_s", "list a sender of a virus in the peer filter this long (0: off)"},
 };
 
 // The smtp.* keys a running engine takes for its next sessions.
 bool smtp_live(std::string_view key) {
     if (key.starts_with("tls.") && key != "tls.ticket_rotate_s")
         return true; // a new TLS context for new handshakes
-    if (key.starts_with("scan.") && key != "scan.av_threads" && key != "scan.av_database")
+    if (key.starts_with("scan.") && key != "scan.av_threads" && key != "scan.av_database" &&
+        key != "scan.virus_auto_list_s")
         return true; // new rules or bounds for the next messages
     constexpr std::string_view kLive[] = {
         "smtp.hostname",          "smtp.relay_domains",  "smtp.relay_subdomains",
@@ -129,6 +131,8 @@ std::string BoardSettings::set(std::string_view key, std::string_view value, boo
             return r.text;
     } else if (key == "peer_filter.auto_list_s") {
         dp_.set_auto_list_seconds(next.peer_filter_auto_list_s);
+    } else if (key == "scan.virus_auto_list_s") {
+        dp_.set_virus_auto_list_seconds(next.scan.virus_auto_list_s);
     } else if (key != "smtp.log_file" && key != "smtp.log_syslog" && key != "tls.ticket_rotate_s") {
         // (the control loop follows running().smtp.log_file and the rotation period)
         *at_restart = true;

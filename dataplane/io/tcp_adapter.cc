@@ -46,7 +46,9 @@ TcpAdapter::TcpAdapter(WorkerState& w, const TcpAdapterConfig& config)
     }
 }
 
-TcpAdapter::~TcpAdapter() { release_frames(); }
+TcpAdapter::~TcpAdapter() {
+    release_frames();
+}
 
 void TcpAdapter::release_frames() {
     for (auto& h : held_)

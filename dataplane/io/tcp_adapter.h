@@ -37,8 +37,8 @@ struct TcpAdapterConfig {
 class TcpAdapter final : public tcp::SegmentSink {
   public:
     static constexpr std::size_t kMaxHeld = 256;
-    static constexpr std::uint64_t kHoldNs = 1'000'000'000;        // give up on a next hop after 1 s
-    static constexpr std::uint64_t kResolicitNs = 250'000'000;     // ask again every 250 ms
+    static constexpr std::uint64_t kHoldNs = 1'000'000'000;    // give up on a next hop after 1 s
+    static constexpr std::uint64_t kResolicitNs = 250'000'000; // ask again every 250 ms
 
     TcpAdapter(WorkerState& w, const TcpAdapterConfig& config);
     ~TcpAdapter() override;

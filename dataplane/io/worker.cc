@@ -31,7 +31,8 @@ constexpr std::uint64_t kTxSeedSalt = 0x5deece66dull;
 // TSC frequency happens once at start, not on every loop iteration.
 struct TscToNs {
     explicit TscToNs(std::uint64_t hz)
-        : mult_q32(static_cast<std::uint64_t>((static_cast<unsigned __int128>(1000000000u) << 32) / hz)) {}
+        : mult_q32(static_cast<std::uint64_t>((static_cast<unsigned __int128>(1000000000u) << 32) /
+                                              hz)) {}
     std::uint64_t operator()(std::uint64_t tsc) const {
         return static_cast<std::uint64_t>((static_cast<unsigned __int128>(tsc) * mult_q32) >> 32);
     }

@@ -115,10 +115,10 @@ struct WorkerState {
     // ARP/ND answer that hashed to another queue still resolves here.
     rte_ring* neighbor_in = nullptr;
     std::vector<WorkerState*> peers;
-    net::Counter steered_out;  // frames handed to their owner lcore
-    net::Counter busy_cycles;  // TSC cycles spent in iterations that moved frames
-    net::Counter idle_cycles;  // TSC cycles spent polling empty queues or napping
-    net::Counter heartbeat;    // +1 per loop iteration: a stalled lcore stops moving it
+    net::Counter steered_out; // frames handed to their owner lcore
+    net::Counter busy_cycles; // TSC cycles spent in iterations that moved frames
+    net::Counter idle_cycles; // TSC cycles spent polling empty queues or napping
+    net::Counter heartbeat;   // +1 per loop iteration: a stalled lcore stops moving it
     Mailbox mailbox;
     const std::atomic<bool>* stop = nullptr;
 };
@@ -135,7 +135,8 @@ static_assert(sizeof(NeighborNews) % 4 == 0, "rte_ring element sizes are multipl
 struct AutoListRequest {
     net::Ipv6Addr addr; // aggregate address, v4-mapped for IPv4
     std::uint8_t length = 0;
-    std::uint8_t pad[3] = {};
+    std::uint8_t virus = 0; // 1: the peer sent a virus (scan.virus_auto_list_s), 0: a limit
+    std::uint8_t pad[2] = {};
 };
 static_assert(sizeof(AutoListRequest) % 4 == 0, "rte_ring element sizes are multiples of 4");
 

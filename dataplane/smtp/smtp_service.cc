@@ -46,6 +46,9 @@ class SmtpService::Inspector final : public MessageInspector {
         scan_.reset();
         service_.counters_.scanned.add();
         out = content::decide(outcome, config_->scan, rules_.get());
+        if (rules_)
+            for (auto i : outcome.rules.rules)
+                rules_->count_match(i);
         bool needs_av = config_->scan.antivirus &&
                         (out.action == content::Disposition::accept ||
                          out.action == content::Disposition::tag) &&
@@ -116,6 +119,8 @@ void SmtpService::on_av_result(tcp::TcpStack& stack, std::unique_ptr<AvJob> job,
     content::MessageVerdict v = content::add_antivirus(std::move(job->before), job->results,
                                                        job->over_budget, config_.scan);
     count(v);
+    if (v.reason.starts_with("virus=") && reporter_)
+        reporter_->sent_virus(s.peer);
     s.proxy->on_inspection(v, now_ms);
     serve(stack, s, now_ms);
     release_if_done(stack, s);

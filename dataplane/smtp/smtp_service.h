@@ -99,6 +99,8 @@ class SmtpPeerReporter {
   public:
     virtual ~SmtpPeerReporter() = default;
     virtual void misbehaved(const net::Ipv6Addr& peer) = 0;
+    // The sender's message carried a virus (the antivirus said so).
+    virtual void sent_virus(const net::Ipv6Addr& peer) { (void)peer; }
 };
 
 struct SmtpCounters {

@@ -16,6 +16,26 @@ cl_error_t init_clamav() {
     return result;
 }
 
+// libclamav's progress callbacks, reduced to one note per 10%.
+struct ProgressState {
+    const AvEngine::Progress* report = nullptr;
+    const char* phase = "";
+    int last_decile = -1;
+};
+
+cl_error_t on_progress(size_t total, size_t done, void* context) {
+    auto* p = static_cast<ProgressState*>(context);
+    if (total == 0 || !p->report || !*p->report)
+        return CL_SUCCESS;
+    int decile = static_cast<int>(done * 10 / total);
+    if (decile != p->last_decile) {
+        p->last_decile = decile;
+        (*p->report)(std::string(p->phase) + ": " + std::to_string(decile * 10) + "% (" +
+                     std::to_string(done) + " of " + std::to_string(total) + ")");
+    }
+    return CL_SUCCESS;
+}
+
 } // namespace
 
 std::string clamav_version() {
@@ -27,8 +47,8 @@ AvEngine::~AvEngine() {
         cl_engine_free(engine_);
 }
 
-std::variant<std::shared_ptr<const AvEngine>, std::string> AvEngine::load(const std::string& db_dir,
-                                                                          const AvLimits& limits) {
+std::variant<std::shared_ptr<const AvEngine>, std::string>
+AvEngine::load(const std::string& db_dir, const AvLimits& limits, Progress progress) {
     if (cl_error_t e = init_clamav(); e != CL_SUCCESS)
         return std::string("libclamav: ") + cl_strerror(e);
     auto t0 = std::chrono::steady_clock::now();
@@ -46,6 +66,12 @@ std::variant<std::shared_ptr<const AvEngine>, std::string> AvEngine::load(const 
     cl_engine_set_num(a->engine_, CL_ENGINE_MAX_RECURSION, limits.max_recursion);
     cl_engine_set_num(a->engine_, CL_ENGINE_MAX_FILES, limits.max_files);
     cl_engine_set_num(a->engine_, CL_ENGINE_MAX_SCANTIME, limits.max_scan_ms);
+    ProgressState loading{&progress, "loading signatures"};
+    ProgressState compiling{&progress, "compiling signatures"};
+    if (progress) {
+        cl_engine_set_clcb_sigload_progress(a->engine_, on_progress, &loading);
+        cl_engine_set_clcb_engine_compile_progress(a->engine_, on_progress, &compiling);
+    }
     unsigned sigs = 0;
     if (cl_error_t e = cl_load(db_dir.c_str(), a->engine_, &sigs, CL_DB_STDOPT); e != CL_SUCCESS)
         return db_dir + ": " + cl_strerror(e);
@@ -54,6 +80,10 @@ std::variant<std::shared_ptr<const AvEngine>, std::string> AvEngine::load(const 
                ": no signature loaded (an engine without signatures would pass everything)";
     if (cl_error_t e = cl_engine_compile(a->engine_); e != CL_SUCCESS)
         return db_dir + ": compiling the signatures: " + cl_strerror(e);
+    if (progress) { // the callbacks' contexts end here
+        cl_engine_set_clcb_sigload_progress(a->engine_, nullptr, nullptr);
+        cl_engine_set_clcb_engine_compile_progress(a->engine_, nullptr, nullptr);
+    }
     a->signatures_ = sigs;
     a->load_ms_ =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -60,8 +61,11 @@ class AvEngine {
     AvEngine(const AvEngine&) = delete;
     AvEngine& operator=(const AvEngine&) = delete;
 
+    // Called during a load with a note such as "signatures: 40% (120000 of
+    // 300000)" at most once per 10% of each phase (loading, compiling).
+    using Progress = std::function<void(const std::string& note)>;
     static std::variant<std::shared_ptr<const AvEngine>, std::string>
-    load(const std::string& db_dir, const AvLimits& limits = {});
+    load(const std::string& db_dir, const AvLimits& limits = {}, Progress progress = {});
 
     // Scans `data` (one decoded part) as the file `name` (used by libclamav
     // for type hints and in its messages). Thread-safe.

@@ -326,6 +326,7 @@ struct RuleSetBuilder {
 
     const std::vector<Rule>& init(const std::vector<Rule>& rules) {
         set->rules_ = rules;
+        set->hits_ = std::make_unique<std::atomic<std::uint64_t>[]>(rules.size());
         set->key_ = cache_key(set->rules_);
         return set->rules_;
     }

@@ -40,6 +40,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -95,6 +96,17 @@ class RuleSet {
     // The cache key, lower-case hex (64 digits), for `show rules`.
     std::string key_hex() const;
     const std::array<std::uint8_t, 32>& key() const { return key_; }
+    // Messages each rule matched since this set was built (index: rules()).
+    // Counted by the SMTP engine's lcores at the end of each message
+    // (relaxed atomic adds: a few per message, only for matched rules);
+    // read by the control plane for `show rules` and the metrics.
+    void count_match(std::uint32_t rule) const {
+        if (rule < rules_.size())
+            hits_[rule].fetch_add(1, std::memory_order_relaxed);
+    }
+    std::uint64_t matches(std::uint32_t rule) const {
+        return rule < rules_.size() ? hits_[rule].load(std::memory_order_relaxed) : 0;
+    }
     // Process-unique serial of this set (RuleScratch knows which set it fits).
     std::uint64_t serial() const { return serial_; }
     // A scratch fitting every database, cloned by RuleScratch::for_set().
@@ -104,6 +116,7 @@ class RuleSet {
     RuleSet() = default;
     friend struct RuleSetBuilder;
     std::vector<Rule> rules_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> hits_; // per rule
     std::vector<RuleDatabase> databases_;
     std::array<std::uint8_t, 32> key_{};
     std::uint64_t serial_ = 0;

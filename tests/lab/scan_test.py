@@ -31,11 +31,12 @@ TESTFILES = "/usr/share/clamav-testfiles"
 SEND = r'''
 import base64, json, smtplib, sys
 msgs = json.loads(sys.stdin.read())
+source = (sys.argv[1], 0) if len(sys.argv) > 1 else None
 out = []
 for m in msgs:
     body = base64.b64decode(m)
     try:
-        with smtplib.SMTP("203.0.113.1", 25, timeout=60) as s:
+        with smtplib.SMTP("203.0.113.1", 25, timeout=60, source_address=source) as s:
             s.ehlo("client.example.org")
             s.sendmail("alice@example.org", ["bob@example.com"], body)
             out.append([250, "ok"])
@@ -47,10 +48,11 @@ print(json.dumps(out))
 '''
 
 
-def send(*messages, timeout=300):
+def send(*messages, timeout=300, source=None):
     """Sends each message (bytes) in its own session; [(code, text)]."""
     payload = json.dumps([base64.b64encode(m).decode() for m in messages])
-    r = labtool.lab_exec("wan", [labtool.PY, "-c", SEND], input=payload, timeout=timeout)
+    args = [labtool.PY, "-c", SEND] + ([source] if source else [])
+    r = labtool.lab_exec("wan", args, input=payload, timeout=timeout)
     return [tuple(x) for x in json.loads(r.stdout.strip().splitlines()[-1])]
 
 
@@ -109,6 +111,40 @@ class ContentScanning(unittest.TestCase):
         self.refused_and_not_delivered(mime(text(b"nested"), nested))
         forwarded = b"Content-Type: message/rfc822\r\n\r\n" + inner
         self.refused_and_not_delivered(mime(text(b"fwd"), forwarded))
+
+    def test_a_sender_of_a_virus_is_listed_when_configured(self):
+        peer = "198.18.0.93"
+        labtool.run(["ip", "-n", "smtpgw-wan", "addr", "add", peer + "/32", "dev", "lo"],
+                    check=False)
+        labtool.cli("set", "scan.virus_auto_list_s", "60")
+        try:
+            msg = mime(text(b"hi"), attachment(EICAR, "doc.txt"))
+            [(code, reply)] = send(msg, source=peer)
+            self.assertEqual(code, 554, reply)
+            labtool.wait_for(
+                lambda: "LISTED" in labtool.cli("peer-filter", "test", peer).stdout, 10)
+            [(code, reply)] = send(mime(text(b"clean now")), source=peer, timeout=120)
+            self.assertEqual(code, 0, "a listed peer must not reach the SMTP engine: " + reply)
+            # Other senders are not affected.
+            [(code, reply)] = send(mime(text(b"from a good peer")))
+            self.assertEqual(code, 250, reply)
+        finally:
+            labtool.cli("set", "scan.virus_auto_list_s", "0")
+            labtool.cli("peer-filter", "del", peer, check=False)
+            labtool.run(["ip", "-n", "smtpgw-wan", "addr", "del", peer + "/32", "dev", "lo"],
+                        check=False)
+
+    def test_rule_matches_are_counted_per_rule(self):
+        def matched(rule):
+            for line in labtool.cli("show", "rules").stdout.splitlines():
+                f = line.split()
+                if f and f[0] == rule:
+                    return int(f[1])
+            raise AssertionError(f"{rule} not in show rules")
+        before = matched("SMTPGW-0008")
+        [(code, reply)] = send(mime(text(b"Please buy me some iTunes gift cards today")))
+        self.assertEqual(code, 250, reply)
+        self.assertEqual(matched("SMTPGW-0008"), before + 1)
 
     def test_real_samples_inside_archives_are_refused(self):
         for name in ("clam.zip", "clam.7z", "clam.tar.gz"):
