@@ -194,7 +194,6 @@ class Client {
 
     std::string in_line_;
     UpstreamReply building_;
-    bool bad_input_ = false;
     std::string out_;
     std::size_t out_off_ = 0;
     std::deque<ClientResult> results_;
