@@ -275,6 +275,35 @@ struct Parser {
             if (value != "text" && value != "json")
                 return "smtp.log_format must be text or json";
             m.log_json = value == "json";
+        } else if (field == "outbound_port") {
+            if (!parse_uint(value, m.outbound_port, 65535))
+                return "smtp.outbound_port must be 0..65535 (0: no outbound service)";
+        } else if (field == "outbound_relay4") {
+            if (value == "none") {
+                m.outbound_relay4.reset();
+            } else if (auto a = net::parse_ipv4(value)) {
+                m.outbound_relay4 = *a;
+            } else {
+                return "smtp.outbound_relay4 must be an IPv4 address or none";
+            }
+        } else if (field == "outbound_relay_port") {
+            if (!parse_uint(value, m.outbound_relay_port, 65535) || m.outbound_relay_port == 0)
+                return "smtp.outbound_relay_port must be 1..65535";
+        } else if (field == "outbound_networks") {
+            std::vector<net::Ipv6Prefix> nets;
+            if (value != "none")
+                for (auto item : split(value, ',')) {
+                    item = trim(item);
+                    if (auto p4 = net::parse_ipv4_prefix(item))
+                        nets.push_back(net::Ipv6Prefix{net::v4_mapped(p4->network().addr),
+                                                       static_cast<std::uint8_t>(p4->length + 96)});
+                    else if (auto p6 = net::parse_ipv6_prefix(item))
+                        nets.push_back(p6->network());
+                    else
+                        return "smtp.outbound_networks: '" + std::string(item) +
+                               "' is not an IPv4 or IPv6 prefix";
+                }
+            m.outbound_networks = std::move(nets);
         } else if (field == "log_file") {
             if (!value.starts_with("/") && value != "none")
                 return "smtp.log_file must be an absolute path or none";
@@ -561,6 +590,10 @@ constexpr std::string_view kSettingKeys[] = {
     "smtp.idle_timeout_s",
     "smtp.log_syslog",
     "smtp.log_format",
+    "smtp.outbound_port",
+    "smtp.outbound_relay4",
+    "smtp.outbound_relay_port",
+    "smtp.outbound_networks",
     "peer_filter.max_entries",
     "peer_filter.state_file",
     "peer_filter.action",
@@ -678,6 +711,23 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return path_or_none(m.log_syslog);
     if (key == "smtp.log_format")
         return m.log_json ? "json" : "text";
+    if (key == "smtp.outbound_port")
+        return u(m.outbound_port);
+    if (key == "smtp.outbound_relay4")
+        return m.outbound_relay4 ? net::to_string(*m.outbound_relay4) : "none";
+    if (key == "smtp.outbound_relay_port")
+        return u(m.outbound_relay_port);
+    if (key == "smtp.outbound_networks") {
+        std::string out;
+        for (const auto& p : m.outbound_networks) {
+            out += out.empty() ? "" : ",";
+            out += p.addr.is_v4_mapped()
+                       ? net::to_string(net::Ipv4Prefix{net::v4_unmapped(p.addr),
+                                                        static_cast<std::uint8_t>(p.length - 96)})
+                       : net::to_string(p);
+        }
+        return out.empty() ? "none" : out;
+    }
     if (key == "smtp.idle_timeout_s")
         return u(m.idle_timeout_s);
     if (key == "smtp.log_file")

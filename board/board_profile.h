@@ -71,6 +71,14 @@ struct SmtpProfile {
     std::string log_file = "/var/log/smtpgw/mail.log"; // "" : no file
     std::string log_syslog;                            // a syslog socket (/dev/log); "": none
     bool log_json = false;                             // lines as JSON objects
+    // Outbound mail: LAN clients in outbound_networks (default: the LAN
+    // port's prefixes) send to the gateway's port outbound_port; each
+    // message is scanned like inbound mail, then relayed to the relay host
+    // (a smarthost on the WAN side). 0: off.
+    std::uint16_t outbound_port = 0;
+    std::optional<net::Ipv4Addr> outbound_relay4;
+    std::uint16_t outbound_relay_port = 25;
+    std::vector<net::Ipv6Prefix> outbound_networks; // v4 as v4-mapped
 };
 
 // STARTTLS (dataplane/tls): certificates, policy, and TLS toward the LAN server.

@@ -191,6 +191,37 @@ smtp_service_config(const board::BoardProfile& board) {
     return sc;
 }
 
+// The outbound service's settings: the inbound ones (scanning, rules, TLS,
+// limits) turned around: listening on smtp.outbound_port for the LAN's
+// clients only, relaying any domain, to the relay host from the WAN address.
+static std::optional<smtp::SmtpServiceConfig>
+outbound_service_config(const board::BoardProfile& board, const smtp::SmtpServiceConfig& in) {
+    const board::SmtpProfile& m = board.smtp;
+    const board::PortProfile* wan = board.port("wan");
+    const board::PortProfile* lan = board.port("lan");
+    if (m.outbound_port == 0 || !m.outbound_relay4 || !wan || !lan)
+        return std::nullopt;
+    smtp::SmtpServiceConfig o = in;
+    o.outbound = true;
+    o.port = m.outbound_port;
+    o.local4 = net::v4_mapped(wan->ipv4.addr);
+    o.lan4 = net::v4_mapped(*m.outbound_relay4);
+    o.lan_port = m.outbound_relay_port;
+    o.has_v6 = false;
+    o.proxy.session.relay.any_domain = true;
+    o.proxy.session.relay.recipients.clear();
+    o.tls_required_networks.clear();
+    o.allowed_clients = m.outbound_networks;
+    if (o.allowed_clients.empty()) { // the LAN port's own networks
+        o.allowed_clients.push_back(
+            net::Ipv6Prefix{net::v4_mapped(lan->ipv4.network().addr),
+                            static_cast<std::uint8_t>(lan->ipv4.length + 96)});
+        if (lan->ipv6)
+            o.allowed_clients.push_back(lan->ipv6->network());
+    }
+    return o;
+}
+
 std::string Dataplane::setup_tcp() {
     const board::TcpProfile& t = board_.tcp;
     TcpAdapterConfig cfg;
@@ -227,6 +258,10 @@ std::string Dataplane::setup_tcp() {
     if (cfg.smtp) {
         smtp_config_ = std::make_shared<const smtp::SmtpServiceConfig>(*cfg.smtp);
         tls_server_ = cfg.smtp->tls_server;
+        cfg.smtp_outbound = outbound_service_config(board_, *cfg.smtp);
+        if (cfg.smtp_outbound)
+            smtp_outbound_config_ =
+                std::make_shared<const smtp::SmtpServiceConfig>(*cfg.smtp_outbound);
     }
     // RCU for the peer table: one reader thread id per worker.
     auto nthreads = static_cast<std::uint32_t>(workers_.size());
@@ -276,8 +311,7 @@ std::string Dataplane::setup_tcp() {
             av_.stop();
         } else {
             for (std::size_t i = 0; i < workers_.size(); ++i)
-                if (workers_[i]->tcp->smtp())
-                    workers_[i]->tcp->smtp()->set_av_queue(av_.queue(static_cast<unsigned>(i)));
+                workers_[i]->tcp->set_av_queue(av_.queue(static_cast<unsigned>(i)));
         }
     }
     return {};
@@ -423,8 +457,8 @@ void Dataplane::stop() {
         running_ = false;
     }
     for (auto& w : workers_)
-        if (w->tcp && w->tcp->smtp())
-            w->tcp->smtp()->set_av_queue(nullptr);
+        if (w->tcp)
+            w->tcp->set_av_queue(nullptr);
     av_.stop();
     for (auto& w : workers_) {
         release_worker_frames(*w);
@@ -590,6 +624,7 @@ std::string Dataplane::build_smtp(const board::BoardProfile& board,
 }
 
 std::string Dataplane::set_smtp(const board::BoardProfile& board) {
+    board_with_smtp_ = board;
     std::optional<smtp::SmtpServiceConfig> sc;
     if (auto why = build_smtp(board, sc); !why.empty())
         return why;
@@ -610,16 +645,22 @@ std::string Dataplane::rotate_tls_tickets() {
 }
 
 std::string Dataplane::publish_smtp(std::shared_ptr<const smtp::SmtpServiceConfig> shared) {
+    // The outbound service follows: the same settings turned around.
+    std::shared_ptr<const smtp::SmtpServiceConfig> outbound;
+    if (auto o = outbound_service_config(board_with_smtp_, *shared))
+        outbound = std::make_shared<const smtp::SmtpServiceConfig>(std::move(*o));
     for (auto& w : workers_) {
         if (!w->tcp || !w->tcp->smtp())
             return "the SMTP engine is not running (it starts with smtp.enabled and a LAN server)";
         auto req = std::make_unique<ControlRequest>();
         req->kind = RequestKind::set_smtp;
         req->smtp = shared;
+        req->smtp_outbound = outbound;
         if (!w->mailbox.call(std::move(req), 1000))
             return "lcore " + std::to_string(w->lcore_id) + " did not answer";
     }
     smtp_config_ = shared;
+    smtp_outbound_config_ = outbound;
     tls_server_ = shared->tls_server;
     return {};
 }

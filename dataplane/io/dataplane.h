@@ -42,7 +42,8 @@ struct AutoListed {
 
 class Dataplane {
   public:
-    explicit Dataplane(board::BoardProfile board) : board_(std::move(board)) {}
+    explicit Dataplane(board::BoardProfile board)
+        : board_(std::move(board)), board_with_smtp_(board_) {}
     ~Dataplane();
 
     std::string init(int argc, char** argv); // EAL, mempool, ports, workers (not yet running)
@@ -106,6 +107,10 @@ class Dataplane {
     const rules::CacheReport& rules_report() const { return rules_report_; }
     double rules_load_ms() const { return rules_load_ms_; }
     const std::string& rules_path() const { return rules_path_; }
+    // The outbound service's settings (null: smtp.outbound_port is 0 or no relay host).
+    std::shared_ptr<const smtp::SmtpServiceConfig> smtp_outbound_config() const {
+        return smtp_outbound_config_;
+    }
     // What the lcores run now (null when SMTP is off).
     std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config() const { return smtp_config_; }
     // The settings last applied per role (absent: off).
@@ -128,6 +133,9 @@ class Dataplane {
 
     board::BoardProfile board_;
     std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config_;
+    std::shared_ptr<const smtp::SmtpServiceConfig> smtp_outbound_config_; // null: no outbound
+    // The profile the SMTP settings were last built from (outbound keys).
+    board::BoardProfile board_with_smtp_;
     std::shared_ptr<const tls::TlsContext> tls_server_;
     std::vector<PortInfo> ports_;
     std::vector<std::unique_ptr<WorkerState>> workers_;

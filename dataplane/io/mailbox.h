@@ -48,6 +48,7 @@ struct ControlRequest {
     std::uint64_t idle_timeout_ns = 0;
     // set_smtp: the settings (built and checked by the control side).
     std::shared_ptr<const smtp::SmtpServiceConfig> smtp;
+    std::shared_ptr<const smtp::SmtpServiceConfig> smtp_outbound; // null: unchanged
 };
 
 class Mailbox {

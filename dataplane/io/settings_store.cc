@@ -39,6 +39,10 @@ constexpr KeyHelp kHelp[] = {
     {"smtp.log_syslog", "also send each mail log line to this syslog socket (none)"},
     {"smtp.log_format", "mail log lines as text (key=value) or json"},
     {"smtp.log_file", "one line per message and refusal (none: no file)"},
+    {"smtp.outbound_port", "port LAN clients send outbound mail to (0: off; restart)"},
+    {"smtp.outbound_relay4", "where scanned outbound mail goes (a smarthost; none: off)"},
+    {"smtp.outbound_relay_port", "the outbound relay host's port"},
+    {"smtp.outbound_networks", "who may send outbound (prefixes; none: the LAN port's prefixes)"},
     {"peer_filter.max_entries", "list entries in all (a feed cannot exhaust memory)"},
     {"peer_filter.state_file", "where dynamic entries survive a restart (none)"},
     {"peer_filter.action", "what listed peers get: drop (nothing) or rst"},
@@ -85,7 +89,8 @@ bool smtp_live(std::string_view key) {
         "smtp.hostname",          "smtp.relay_domains",  "smtp.relay_subdomains",
         "smtp.lan_server4",       "smtp.lan_server6",    "smtp.lan_port",
         "smtp.max_message_bytes", "smtp.max_recipients", "smtp.banner_delay_ms",
-        "smtp.bare_newline",      "smtp.idle_timeout_s", "smtp.log_format"};
+        "smtp.bare_newline",      "smtp.idle_timeout_s", "smtp.log_format",
+        "smtp.outbound_relay4",   "smtp.outbound_relay_port", "smtp.outbound_networks"};
     for (auto k : kLive)
         if (k == key)
             return true;

@@ -44,6 +44,20 @@ TcpAdapter::TcpAdapter(WorkerState& w, const TcpAdapterConfig& config)
                                                     w.smtp_counters);
         stack_->listen(config.smtp->port, *smtp_);
     }
+    if (config.smtp_outbound) {
+        smtp_out_ = std::make_unique<smtp::SmtpService>(
+            *config.smtp_outbound, config.stack.owner_index, w.smtp_log_sink.get(),
+            w.smtp_reporter.get(), w.smtp_counters);
+        stack_->listen(config.smtp_outbound->port, *smtp_out_);
+    }
+}
+
+void TcpAdapter::set_av_queue(smtp::AvQueue* queue) {
+    av_ = queue;
+    if (smtp_)
+        smtp_->set_av_queue(queue);
+    if (smtp_out_)
+        smtp_out_->set_av_queue(queue);
 }
 
 TcpAdapter::~TcpAdapter() {
@@ -91,8 +105,19 @@ void TcpAdapter::deliver(WorkerPort& p, rte_mbuf* m, const net::L4View& l4, std:
 unsigned TcpAdapter::poll(std::uint64_t now) {
     now_ = now;
     stack_->run_timers(now);
+    if (av_)
+        for (int i = 0; i < 32; ++i) { // verdicts back from the antivirus threads
+            auto job = av_->poll();
+            if (!job)
+                break;
+            smtp::SmtpService* to = job->outbound ? smtp_out_.get() : smtp_.get();
+            if (to)
+                to->on_av_result(*stack_, std::move(job), now);
+        }
     if (smtp_)
         smtp_->poll(*stack_, now);
+    if (smtp_out_)
+        smtp_out_->poll(*stack_, now);
     if (held_.empty())
         return 0;
     unsigned work = 0;

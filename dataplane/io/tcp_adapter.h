@@ -32,6 +32,8 @@ struct TcpAdapterConfig {
     tcp::RelayTargets relay;
     // The SMTP engine on this lcore (absent: no SMTP listener).
     std::optional<smtp::SmtpServiceConfig> smtp;
+    // Outbound SMTP (mail from the LAN to a relay host), on its own port.
+    std::optional<smtp::SmtpServiceConfig> smtp_outbound;
 };
 
 class TcpAdapter final : public tcp::SegmentSink {
@@ -55,6 +57,11 @@ class TcpAdapter final : public tcp::SegmentSink {
     tcp::TcpStack& stack() { return *stack_; }
     const smtp::SmtpService* smtp() const { return smtp_.get(); }
     smtp::SmtpService* smtp() { return smtp_.get(); }
+    smtp::SmtpService* smtp_outbound() { return smtp_out_.get(); }
+    const smtp::SmtpService* smtp_outbound() const { return smtp_out_.get(); }
+    // The antivirus queue of this lcore, for both SMTP services; poll()
+    // drains its replies and hands each job to the service that sent it.
+    void set_av_queue(smtp::AvQueue* queue);
     const tcp::TcpStack& stack() const { return *stack_; }
 
   private:
@@ -73,6 +80,8 @@ class TcpAdapter final : public tcp::SegmentSink {
     std::unique_ptr<tcp::TcpStack> stack_;
     std::vector<std::unique_ptr<tcp::StreamHandler>> services_;
     std::unique_ptr<smtp::SmtpService> smtp_;
+    std::unique_ptr<smtp::SmtpService> smtp_out_;
+    smtp::AvQueue* av_ = nullptr;
     std::vector<Held> held_;
     std::uint64_t now_ = 0;
     std::uint16_t ip_id_ = 0;

@@ -124,6 +124,8 @@ void answer(WorkerState& w, ControlRequest& req, std::uint64_t now_ns) {
     case RequestKind::set_smtp:
         if (w.tcp && w.tcp->smtp() && req.smtp)
             w.tcp->smtp()->reconfigure(*req.smtp);
+        if (w.tcp && w.tcp->smtp_outbound() && req.smtp_outbound)
+            w.tcp->smtp_outbound()->reconfigure(*req.smtp_outbound);
         break;
     }
 }

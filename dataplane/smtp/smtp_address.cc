@@ -382,6 +382,8 @@ RelayVerdict check_relay(const Mailbox& rcpt, const RelayPolicy& policy) {
     // route on them (u%foreign@ours -> u@foreign), so they never pass.
     if (rcpt.local_value.find_first_of("%!@") != std::string::npos)
         return RelayVerdict::relay_denied;
+    if (policy.any_domain)
+        return RelayVerdict::accept;
 
     const std::string_view domain = rcpt.domain;
     bool ours = false;

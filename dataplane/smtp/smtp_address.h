@@ -101,6 +101,10 @@ struct RelayPolicy {
     // RCPT TO:<Postmaster> (no domain) is accepted, as RFC 5321 4.5.1
     // requires; the LAN server delivers it to its own postmaster.
     bool accept_postmaster = true;
+    // Outbound (mail from the LAN to the world): any domain is accepted;
+    // who may send is checked on the client's address instead. The
+    // address-form rules below still apply.
+    bool any_domain = false;
 };
 
 enum class RelayVerdict : std::uint8_t {

@@ -71,6 +71,7 @@ class SmtpService::Inspector final : public MessageInspector {
         job->slot = slot_;
         job->session = session_;
         job->lcore = service_.lcore_index_;
+        job->outbound = service_.config_.outbound;
         if (!service_.av_->submit(job)) {
             service_.counters_.av_busy.add();
             av::AvResult busy; // an error verdict: the configured on_av_error (451)
@@ -110,7 +111,8 @@ void SmtpService::count(const content::MessageVerdict& v) {
 }
 
 void SmtpService::on_av_result(tcp::TcpStack& stack, std::unique_ptr<AvJob> job,
-                               std::uint64_t now_ms) {
+                               std::uint64_t now_ns) {
+    std::uint64_t now_ms = now_ns / 1'000'000;
     if (job->slot >= slots_.size())
         return;
     Slot& s = slots_[job->slot];
@@ -148,6 +150,19 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
         stack.close(c);
         return;
     }
+    if (!config_.allowed_clients.empty()) {
+        bool allowed = false;
+        for (const auto& n : config_.allowed_clients)
+            allowed = allowed || n.contains(info->tuple.remote);
+        if (!allowed) { // RFC 5321 3.8: refused at the greeting, then closed
+            counters_.sessions_refused.add();
+            std::string no = "554 5.7.1 " + config_.proxy.session.hostname +
+                             " relaying from this network is not allowed\r\n";
+            stack.send(c, std::span(reinterpret_cast<const std::uint8_t*>(no.data()), no.size()));
+            stack.close(c);
+            return;
+        }
+    }
     std::uint32_t index = free_.back();
     free_.pop_back();
     Slot& s = slots_[index];
@@ -157,7 +172,9 @@ void SmtpService::accept(tcp::TcpStack& stack, ConnRef c, std::uint64_t now_ns) 
     s.accepted_ms = now_ns / 1'000'000;
     SessionPeer peer;
     peer.client_address = address_text(info->tuple.remote);
-    peer.session_id = (std::uint64_t{lcore_index_} << 48) | next_session_++;
+    // Inbound and outbound services of one lcore number their sessions apart.
+    peer.session_id = (std::uint64_t{lcore_index_} << 48) |
+                      (std::uint64_t{config_.outbound} << 47) | next_session_++;
     bool must_tls = false;
     if (config_.proxy.session.tls_available && !config_.proxy.session.tls_required)
         for (const auto& n : config_.tls_required_networks)
@@ -530,13 +547,6 @@ void SmtpService::on_events(tcp::TcpStack& stack, ConnRef c, std::uint32_t event
 
 void SmtpService::poll(tcp::TcpStack& stack, std::uint64_t now_ns) {
     std::uint64_t now_ms = now_ns / 1'000'000;
-    if (av_)
-        for (int i = 0; i < 32; ++i) {
-            auto job = av_->poll();
-            if (!job)
-                break;
-            on_av_result(stack, std::move(job), now_ms);
-        }
     if (now_ms < next_timer_scan_ms_ || active_ == 0)
         return;
     next_timer_scan_ms_ = now_ms + 10; // SMTP timers are seconds: 10 ms is precise enough

@@ -59,6 +59,11 @@ struct SmtpServiceConfig {
     // antivirus runs when scan.antivirus and an AvQueue is set.
     std::shared_ptr<const rules::RuleSet> rules;
     content::ScanSettings scan;
+    // Outbound service (mail from the LAN through the gateway to a relay
+    // host): only clients in `allowed_clients` get a session (others: 554
+    // 5.7.1 and close); its session ids and antivirus jobs are its own.
+    bool outbound = false;
+    std::vector<net::Ipv6Prefix> allowed_clients; // empty: everyone
 };
 
 // One message's decoded parts on their way to the antivirus threads and
@@ -71,6 +76,7 @@ struct AvJob {
     std::uint32_t slot = 0;    // the session's slot on its lcore
     std::uint64_t session = 0; // and its id (a reused slot has another)
     std::uint16_t lcore = 0;   // whose reply ring the job goes back on
+    bool outbound = false;     // which of the lcore's services sent it
     std::uint64_t submitted_ns = 0;
 };
 
@@ -146,13 +152,16 @@ class SmtpService final : public tcp::StreamHandler {
     // Received: header's date); the owner refreshes it now and then.
     void set_wall_clock_offset_ms(std::int64_t offset) { wall_offset_ms_ = offset; }
     // Where decoded parts go for the antivirus (null: no antivirus); it
-    // outlives the service.
+    // outlives the service. The owner polls it (on_av_result).
     void set_av_queue(AvQueue* queue) { av_ = queue; }
 
     void on_events(tcp::TcpStack& stack, tcp::ConnRef c, std::uint32_t events,
                    std::uint64_t now_ns) override;
     // Runs the proxies' timers; call every loop iteration (cheap when none is due).
     void poll(tcp::TcpStack& stack, std::uint64_t now_ns);
+    // A job this service submitted came back from the antivirus (the owner
+    // drains the lcore's AvQueue and hands each job to the service it names).
+    void on_av_result(tcp::TcpStack& stack, std::unique_ptr<AvJob> job, std::uint64_t now_ns);
     std::size_t active_sessions() const { return active_; }
     std::uint16_t port() const { return config_.port; }
 
@@ -185,7 +194,6 @@ class SmtpService final : public tcp::StreamHandler {
         std::uint64_t session_id = 0;
         std::unique_ptr<MessageInspector> inspector; // content scanning on (an Inspector)
     };
-    void on_av_result(tcp::TcpStack& stack, std::unique_ptr<AvJob> job, std::uint64_t now_ms);
     void count(const content::MessageVerdict& v);
     // config_ as sessions share it (made once per reconfigure).
     std::shared_ptr<const SmtpServiceConfig> shared_config();

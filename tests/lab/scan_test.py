@@ -15,6 +15,7 @@ import base64
 import glob
 import json
 import os
+import subprocess
 import threading
 import time
 import unittest
@@ -259,6 +260,81 @@ class ContentScanning(unittest.TestCase):
         self.assertEqual(len(delivered), 90)
         av = labtool.cli("show", "av").stdout
         self.assertIn("last reload", av)
+
+
+# Runs in smtpgw-lan: a LAN host sends one message out through the gateway's
+# outbound port; prints [code, text].
+SEND_OUT = r'''
+import base64, json, smtplib, sys
+body = base64.b64decode(sys.stdin.read())
+try:
+    with smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=60) as s:
+        s.ehlo("ws1.example.com")
+        s.sendmail("carol@example.com", ["dave@example.net"], body)
+        print(json.dumps([250, "ok"]))
+except smtplib.SMTPResponseException as e:
+    print(json.dumps([e.smtp_code, e.smtp_error.decode(errors="replace")]))
+except Exception as e:
+    print(json.dumps([0, repr(e)]))
+'''
+
+SMARTHOST_MAIL = "/run/smtpgw-lab/smarthost-mail"
+
+
+class OutboundScanning(unittest.TestCase):
+    """LAN hosts sending out through the gateway (smtp.outbound_port 10587 on
+    the virtual board) are scanned the same way; clean mail reaches the
+    smarthost on the WAN side (203.0.113.254:2525, the lab's LAN server
+    program started here), a virus does not, and a WAN host may not use the
+    outbound port."""
+
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(SMARTHOST_MAIL, exist_ok=True)
+        cls.smarthost = subprocess.Popen(
+            ["ip", "netns", "exec", "smtpgw-wan", labtool.PY,
+             os.path.join(labtool.ROOT, "scripts", "lab-lan-server"), "--listen", "203.0.113.254",
+             "--port", "2525", "--maildir", SMARTHOST_MAIL],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.smarthost.terminate()
+        cls.smarthost.wait(10)
+
+    def send_out(self, message, where="lan", host="198.51.100.1"):
+        r = labtool.lab_exec(where, [labtool.PY, "-c", SEND_OUT, host, "10587"],
+                             input=base64.b64encode(message).decode(), timeout=120)
+        return tuple(json.loads(r.stdout.strip().splitlines()[-1]))
+
+    def smarthost_files(self):
+        return set(glob.glob(os.path.join(SMARTHOST_MAIL, "*.eml")))
+
+    def test_clean_outbound_mail_reaches_the_smarthost_byte_exact(self):
+        before = self.smarthost_files()
+        msg = mime(text(b"quarterly numbers"), attachment(b"\x00\x01 data" * 100, "n.bin"))
+        code, reply = self.send_out(msg)
+        self.assertEqual(code, 250, reply)
+        labtool.wait_for(lambda: len(self.smarthost_files() - before) == 1, 20)
+        [path] = self.smarthost_files() - before
+        with open(path, "rb") as f:
+            m, rest = labtool.split_received(f.read())
+        self.assertEqual(rest, msg)
+
+    def test_an_infected_workstation_cannot_spread_by_mail(self):
+        before = self.smarthost_files()
+        code, reply = self.send_out(mime(text(b"open me"), attachment(EICAR, "invoice.txt")))
+        self.assertEqual(code, 554, reply)
+        self.assertIn("virus found", reply)
+        time.sleep(0.5)
+        self.assertEqual(self.smarthost_files() - before, set())
+
+    def test_a_wan_host_may_not_use_the_outbound_port(self):
+        code, reply = self.send_out(mime(text(b"relay me")), where="wan", host="203.0.113.1")
+        self.assertIn(code, (554, 0), reply)
+        if code == 554:
+            self.assertIn("not allowed", reply)
 
 
 if __name__ == "__main__":

@@ -277,6 +277,27 @@ TEST(SmtpAddress, RecipientListNarrowsTheRelayDomains) {
     CHECK_TRUE(rcpt_verdict("<Postmaster>", policy) == Rcpt::relay_denied);
 }
 
+TEST(SmtpAddress, OutboundAcceptsAnyDomainButNotTheRoutingTricks) {
+    RelayPolicy policy;
+    policy.any_domain = true;
+    struct Case {
+        const char* path;
+        Rcpt want;
+    };
+    const Case cases[] = {
+        {"<dave@example.net>", Rcpt::accept},
+        {"<x@sub.foreign.test>", Rcpt::accept},
+        {"<@hop.test:dave@example.net>", Rcpt::accept}, // the source route is dropped
+        {"<dave%other.test@example.net>", Rcpt::relay_denied},
+        {"<a!b@example.net>", Rcpt::relay_denied},
+        {"<\"a@b\"@example.net>", Rcpt::relay_denied},
+        {"<dave@[192.0.2.1]>", Rcpt::relay_denied},
+        {"<>", Rcpt::syntax},
+    };
+    for (const auto& c : cases)
+        STRCMP_EQUAL_TEXT(rcpt_name(c.want), rcpt_name(rcpt_verdict(c.path, policy)), c.path);
+}
+
 TEST(SmtpAddress, Utf8AddressesNeedSmtputf8AndMustBeWellFormed) {
     RelayPolicy policy;
     policy.domains = {"example.com", "b\xc3\xbc"
