@@ -351,6 +351,18 @@ struct Parser {
         } else if (field == "max_depth") {
             if (!parse_uint(value, c.max_depth, 100) || c.max_depth == 0)
                 return "scan.max_depth must be 1..100";
+        } else if (field == "av_max_scan_mb") {
+            if (!parse_uint(value, c.av_max_scan_mb, 4096) || c.av_max_scan_mb == 0)
+                return "scan.av_max_scan_mb must be 1..4096";
+        } else if (field == "av_max_recursion") {
+            if (!parse_uint(value, c.av_max_recursion, 64) || c.av_max_recursion == 0)
+                return "scan.av_max_recursion must be 1..64";
+        } else if (field == "av_max_files") {
+            if (!parse_uint(value, c.av_max_files, 1000000) || c.av_max_files == 0)
+                return "scan.av_max_files must be 1..1000000";
+        } else if (field == "av_max_scan_s") {
+            if (!parse_uint(value, c.av_max_scan_s, 3600) || c.av_max_scan_s == 0)
+                return "scan.av_max_scan_s must be 1..3600";
         } else if (field == "virus_auto_list_s") {
             if (!parse_uint(value, c.virus_auto_list_s, 30 * 86400))
                 return "scan.virus_auto_list_s must be 0..2592000 (30 days)";
@@ -617,6 +629,10 @@ constexpr std::string_view kSettingKeys[] = {
     "scan.max_depth",
     "scan.max_parts",
     "scan.virus_auto_list_s",
+    "scan.av_max_scan_mb",
+    "scan.av_max_recursion",
+    "scan.av_max_files",
+    "scan.av_max_scan_s",
     "tls.certificates",
     "tls.min_version",
     "tls.ciphers",
@@ -755,6 +771,14 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return u(c.max_parts);
     if (key == "scan.virus_auto_list_s")
         return u(c.virus_auto_list_s);
+    if (key == "scan.av_max_scan_mb")
+        return u(c.av_max_scan_mb);
+    if (key == "scan.av_max_recursion")
+        return u(c.av_max_recursion);
+    if (key == "scan.av_max_files")
+        return u(c.av_max_files);
+    if (key == "scan.av_max_scan_s")
+        return u(c.av_max_scan_s);
     if (key == "peer_filter.max_entries")
         return u(b.peer_filter_max_entries);
     if (key == "peer_filter.state_file")

@@ -110,6 +110,11 @@ struct ScanProfile {
     std::uint32_t max_depth = 20;        // MIME nesting parsed (real mail: under 10)
     std::uint32_t max_parts = 1000;      // MIME parts per message (real mail: under 100)
     std::uint32_t virus_auto_list_s = 0; // list a sender of a virus this long (0: off)
+    // libclamav's limits; past one a part gets an error verdict (on_error), never clean.
+    std::uint32_t av_max_scan_mb = 100;  // octets read per part, archives expanded
+    std::uint32_t av_max_recursion = 16; // archives in archives: a zip bomb's depth
+    std::uint32_t av_max_files = 10000;  // members per archive: a zip bomb's width
+    std::uint32_t av_max_scan_s = 120;   // a pathological file cannot hold a scanner thread
 };
 
 struct BoardProfile {

@@ -303,7 +303,7 @@ std::string Dataplane::setup_tcp() {
     // The antivirus threads, when scanning wants them.
     if (smtp_config_ && smtp_config_->scan.antivirus) {
         const board::ScanProfile& c = board_.scan;
-        if (auto why = av_.start(c.av_database, av_limits(), c.av_threads,
+        if (auto why = av_.start(c.av_database, av_limits(board_), c.av_threads,
                                  static_cast<unsigned>(workers_.size()));
             !why.empty()) {
             // Mail still flows; messages with parts get 451 until `av reload` works.
@@ -317,9 +317,15 @@ std::string Dataplane::setup_tcp() {
     return {};
 }
 
-av::AvLimits Dataplane::av_limits() const {
+av::AvLimits Dataplane::av_limits(const board::BoardProfile& board) {
+    const board::ScanProfile& c = board.scan;
     av::AvLimits l;
-    l.max_file_bytes = std::max<std::uint64_t>(l.max_file_bytes, board_.smtp.max_message_bytes);
+    l.max_scan_bytes = std::uint64_t{c.av_max_scan_mb} << 20;
+    // A part is at most a message: never refuse to scan what a sender may send.
+    l.max_file_bytes = std::max<std::uint64_t>(l.max_file_bytes, board.smtp.max_message_bytes);
+    l.max_recursion = c.av_max_recursion;
+    l.max_files = c.av_max_files;
+    l.max_scan_ms = c.av_max_scan_s * 1000;
     return l;
 }
 
@@ -364,10 +370,10 @@ std::string Dataplane::reload_rules(const board::BoardProfile& board) {
     return publish_smtp(std::move(next));
 }
 
-std::string Dataplane::reload_av(const std::string& db_dir) {
+std::string Dataplane::reload_av(const board::BoardProfile& board) {
     if (!av_.running())
         return "the antivirus is not running (scan.enabled, scan.av_database; restart)";
-    return av_.reload(db_dir, av_limits());
+    return av_.reload(board.scan.av_database, av_limits(board));
 }
 
 std::uint64_t Dataplane::publish_peer_table(std::unique_ptr<const filter::PeerTable> table) {

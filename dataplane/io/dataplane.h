@@ -98,9 +98,10 @@ class Dataplane {
     // messages. Error contract: "" or every bad line (FILE:LINE: reason);
     // the running set stays on failure.
     std::string reload_rules(const board::BoardProfile& board);
-    // A new antivirus engine from `db_dir`, swapped in while scanning goes
+    // A new antivirus engine, swapped in while scanning goes
     // on. Error contract: "" or why; the running engine stays on failure.
-    std::string reload_av(const std::string& db_dir);
+    // With `board`'s scan.av_database and scan.av_max_* limits.
+    std::string reload_av(const board::BoardProfile& board);
     bool av_running() const { return av_.running(); }
     const AvScanners& av() const { return av_; }
     std::shared_ptr<const rules::RuleSet> rules() const { return rules_; }
@@ -129,7 +130,7 @@ class Dataplane {
     // rules_ from board.scan.rules_file unless already loaded from it (or
     // `force`). Error contract: "" or the file's errors; rules_ unchanged then.
     std::string load_rules(const board::BoardProfile& board, bool force);
-    av::AvLimits av_limits() const;
+    static av::AvLimits av_limits(const board::BoardProfile& board);
 
     board::BoardProfile board_;
     std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config_;

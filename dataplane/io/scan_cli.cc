@@ -143,7 +143,7 @@ void register_scan_commands(control::CommandTable& table, Dataplane& dp,
                [&dp, running](const control::CommandArgs&) {
                    control::report_progress("loading the antivirus database from " +
                                             running().scan.av_database);
-                   if (auto why = dp.reload_av(running().scan.av_database); !why.empty())
+                   if (auto why = dp.reload_av(running()); !why.empty())
                        return control::CommandResult::failure(why + "\nthe running engine stays");
                    auto r = dp.av().last_reload();
                    return control::CommandResult::success(

@@ -75,6 +75,10 @@ constexpr KeyHelp kHelp[] = {
     {"scan.score_threshold", "rule scores adding up to this reject the message (0: never)"},
     {"scan.max_depth", "MIME nesting parsed; deeper is a MIME limit"},
     {"scan.max_parts", "MIME parts per message; more is a MIME limit"},
+    {"scan.av_max_scan_mb", "antivirus: octets read per part, archives expanded (a bomb's size)"},
+    {"scan.av_max_recursion", "antivirus: archives in archives (a zip bomb's depth)"},
+    {"scan.av_max_files", "antivirus: members per archive (a zip bomb's width)"},
+    {"scan.av_max_scan_s", "antivirus: seconds per part; past it the message is deferred"},
     {"scan.virus_auto_list_s", "list a sender of a virus in the peer filter this long (0: off)"},
 };
 
@@ -83,13 +87,13 @@ bool smtp_live(std::string_view key) {
     if (key.starts_with("tls.") && key != "tls.ticket_rotate_s")
         return true; // a new TLS context for new handshakes
     if (key.starts_with("scan.") && key != "scan.av_threads" && key != "scan.av_database" &&
-        key != "scan.virus_auto_list_s")
+        key != "scan.virus_auto_list_s" && !key.starts_with("scan.av_max_"))
         return true; // new rules or bounds for the next messages
     constexpr std::string_view kLive[] = {
-        "smtp.hostname",          "smtp.relay_domains",  "smtp.relay_subdomains",
-        "smtp.lan_server4",       "smtp.lan_server6",    "smtp.lan_port",
-        "smtp.max_message_bytes", "smtp.max_recipients", "smtp.banner_delay_ms",
-        "smtp.bare_newline",      "smtp.idle_timeout_s", "smtp.log_format",
+        "smtp.hostname",          "smtp.relay_domains",       "smtp.relay_subdomains",
+        "smtp.lan_server4",       "smtp.lan_server6",         "smtp.lan_port",
+        "smtp.max_message_bytes", "smtp.max_recipients",      "smtp.banner_delay_ms",
+        "smtp.bare_newline",      "smtp.idle_timeout_s",      "smtp.log_format",
         "smtp.outbound_relay4",   "smtp.outbound_relay_port", "smtp.outbound_networks"};
     for (auto k : kLive)
         if (k == key)
@@ -128,8 +132,8 @@ std::string BoardSettings::set(std::string_view key, std::string_view value, boo
     } else if (smtp_live(key) && dp_.smtp_running()) {
         if (auto why = dp_.set_smtp(next); !why.empty())
             return why;
-    } else if (key == "scan.av_database" && dp_.av_running()) {
-        if (auto why = dp_.reload_av(next.scan.av_database); !why.empty())
+    } else if ((key == "scan.av_database" || key.starts_with("scan.av_max_")) && dp_.av_running()) {
+        if (auto why = dp_.reload_av(next); !why.empty())
             return why;
     } else if (key == "peer_filter.action") {
         if (auto r = peer_filter_.set_action(next.peer_filter_action, ""); !r.ok)

@@ -45,8 +45,8 @@ std::uint64_t rss_kb() {
     return 0;
 }
 
-const char* kWords[] = {"the",     "report",  "meeting", "quarterly", "invoice", "attached",
-                        "please",  "review",  "budget",  "schedule",  "project", "customer",
+const char* kWords[] = {"the",      "report", "meeting", "quarterly", "invoice", "attached",
+                        "please",   "review", "budget",  "schedule",  "project", "customer",
                         "delivery", "thanks", "regards", "update",    "numbers", "tomorrow"};
 
 std::string words(std::mt19937& rng, std::size_t bytes) {
@@ -114,8 +114,9 @@ Corpus make_corpus(std::size_t count) {
                         "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m" +
                         std::to_string(i) + "\"\r\n\r\n";
         std::string b = "--m" + std::to_string(i) + "\r\n";
-        m += b + "Content-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n" +
+        m += b +
+             "Content-Type: text/plain; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: quoted-printable\r\n\r\n" +
              quoted_printable(words(rng, 2000 + rng() % 6000));
         m += b + "Content-Type: text/html\r\n\r\n<html><body><p>" + words(rng, 3000) +
              "</p></body></html>\r\n";
@@ -126,10 +127,12 @@ Corpus make_corpus(std::size_t count) {
         m += b + "Content-Type: application/octet-stream; name=\"file" + std::to_string(i) +
              ".dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64(blob);
         if (i % 4 == 0) // a forwarded message with its own attachment
-            m += b + "Content-Type: message/rfc822\r\n\r\nSubject: fwd\r\nContent-Type: "
-                     "multipart/mixed; boundary=\"f\"\r\n\r\n--f\r\nContent-Type: text/plain\r\n\r\n" +
-                 words(rng, 1500) + "--f\r\nContent-Type: application/pdf; name=\"x.pdf\"\r\n"
-                                    "Content-Transfer-Encoding: base64\r\n\r\n" +
+            m += b +
+                 "Content-Type: message/rfc822\r\n\r\nSubject: fwd\r\nContent-Type: "
+                 "multipart/mixed; boundary=\"f\"\r\n\r\n--f\r\nContent-Type: text/plain\r\n\r\n" +
+                 words(rng, 1500) +
+                 "--f\r\nContent-Type: application/pdf; name=\"x.pdf\"\r\n"
+                 "Content-Transfer-Encoding: base64\r\n\r\n" +
                  base64("%PDF-1.4 " + words(rng, 8000)) + "--f--\r\n";
         m += "--m" + std::to_string(i) + "--\r\n";
         c.bytes += m.size();
@@ -190,14 +193,14 @@ struct RecordingSink final : mime::MimeSink {
                         {}});
     }
     void on_header_bytes(std::uint32_t part, std::span<const std::uint8_t> raw) override {
-        out->push_back({rules::TargetKind::raw_headers, "", part,
-                        {std::string(raw.begin(), raw.end())}});
+        out->push_back(
+            {rules::TargetKind::raw_headers, "", part, {std::string(raw.begin(), raw.end())}});
     }
     void on_header_field(std::uint32_t part, std::string_view name,
                          std::string_view value) override {
         if (set->find_database(rules::TargetKind::header, name))
-            out->push_back({rules::TargetKind::header, std::string(name), part,
-                            {std::string(value)}});
+            out->push_back(
+                {rules::TargetKind::header, std::string(name), part, {std::string(value)}});
     }
     void on_body_bytes(std::uint32_t part, std::span<const std::uint8_t> b) override {
         if (part < body_stream.size() && body_stream[part] >= 0)

@@ -17,9 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t extra = in.byte() & 63; // room for replies longer than the request
     auto bytes = in.rest();
     static const net::MacAddr mac{{0x02, 0, 0, 0, 0, 1}};
-    static const net::PortAddressing addressing{
-        mac, *net::parse_ipv4_prefix("203.0.113.1/24"), *net::parse_ipv6_prefix("2001:db8:1::1/64"),
-        net::link_local_from_mac(mac)};
+    static const net::PortAddressing addressing{mac, *net::parse_ipv4_prefix("203.0.113.1/24"),
+                                                *net::parse_ipv6_prefix("2001:db8:1::1/64"),
+                                                net::link_local_from_mac(mac)};
     net::PortL3State port{addressing, net::NeighborCache(16, 300'000'000'000ull)};
     std::vector<std::uint8_t> buf(bytes.begin(), bytes.end());
     buf.resize(bytes.size() + extra);

@@ -16,10 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (char c : text)
         lines += c == '\n';
     constexpr std::size_t kMax = 5000;
-    filter::PeerListFormat formats[] = {filter::PeerListFormat::cidr, filter::PeerListFormat::drop,
-                                        filter::PeerListFormat::rbldnsd,
-                                        filter::detect_peer_list_format(text).value_or(
-                                            filter::PeerListFormat::cidr)};
+    filter::PeerListFormat formats[] = {
+        filter::PeerListFormat::cidr, filter::PeerListFormat::drop, filter::PeerListFormat::rbldnsd,
+        filter::detect_peer_list_format(text).value_or(filter::PeerListFormat::cidr)};
     auto p = filter::parse_peer_list(text, formats[which % 4], kMax);
     fuzz::require(p.entries.size() <= kMax, "at most max_entries entries");
     for (const auto& e : p.errors)

@@ -21,7 +21,8 @@ struct Decoded {
     smtp::DataDefect defect = smtp::DataDefect::none;
 };
 
-Decoded decode(std::span<const std::uint8_t> in, smtp::BareNewlinePolicy policy, std::uint8_t split) {
+Decoded decode(std::span<const std::uint8_t> in, smtp::BareNewlinePolicy policy,
+               std::uint8_t split) {
     smtp::DataDecoderConfig cfg;
     cfg.bare_newline = policy;
     smtp::DataDecoder d(cfg);
@@ -78,7 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                smtp::BareNewlinePolicy::reject, 0);
         fuzz::require(again.finished && again.consumed == wire.size(),
                       "re-stuffed text has exactly one end of data, at its end");
-        fuzz::require(again.defect == smtp::DataDefect::none || again.defect == smtp::DataDefect::line_too_long,
+        fuzz::require(again.defect == smtp::DataDefect::none ||
+                          again.defect == smtp::DataDefect::line_too_long,
                       "re-stuffed text decodes cleanly");
         if (again.defect == smtp::DataDefect::none)
             fuzz::require(again.out == r.out, "unstuff(stuff(x)) == x");

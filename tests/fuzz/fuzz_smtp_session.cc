@@ -63,8 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (e.needs_answer) {
                     bool refuse = (lan >> (static_cast<unsigned>(e.kind) % 8)) & 1;
                     Reply r = e.kind == EventKind::data_start ? Reply{354, "", ""}
-                              : refuse                         ? Reply{550, "5.1.1", "no"}
-                                                               : Reply{250, "2.0.0", "ok"};
+                              : refuse                        ? Reply{550, "5.1.1", "no"}
+                                                              : Reply{250, "2.0.0", "ok"};
                     s.answer(r, now);
                     again = true;
                 }

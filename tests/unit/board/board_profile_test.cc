@@ -54,8 +54,12 @@ std::string joined(const std::vector<std::string>& v) {
     return s;
 }
 
-std::string v4s(net::Ipv4Addr a) { return net::to_string(a); }
-std::string v6s(const net::Ipv6Addr& a) { return net::to_string(a); }
+std::string v4s(net::Ipv4Addr a) {
+    return net::to_string(a);
+}
+std::string v6s(const net::Ipv6Addr& a) {
+    return net::to_string(a);
+}
 
 // The smallest profile that parses: seven lines, so an appended line is line 8.
 const std::string kMinimal = "board.name = t\n"
@@ -253,10 +257,11 @@ TEST(BoardProfile, MinimalProfileGetsTheDocumentedDefaults) {
 }
 
 TEST(BoardProfile, PeerFilterKeysSetTheLimitsAndRefuseOutOfRangeValues) {
-    BoardProfile b = parse_ok(kMinimal + "peer_filter.rate_per_second = 50\npeer_filter.burst = 100\n"
-                                         "peer_filter.v4_prefix_len = 24\npeer_filter.action = rst\n"
-                                         "peer_filter.state_file = none\n",
-                              "t.conf");
+    BoardProfile b =
+        parse_ok(kMinimal + "peer_filter.rate_per_second = 50\npeer_filter.burst = 100\n"
+                            "peer_filter.v4_prefix_len = 24\npeer_filter.action = rst\n"
+                            "peer_filter.state_file = none\n",
+                 "t.conf");
     UNSIGNED_LONGS_EQUAL(50, b.peer_limits.rate_per_second);
     UNSIGNED_LONGS_EQUAL(100, b.peer_limits.burst);
     UNSIGNED_LONGS_EQUAL(24, b.peer_limits.v4_prefix_len);
@@ -357,8 +362,7 @@ TEST(BoardProfile, BadLinesAreRefusedWithFileLineAndReason) {
         {"port.wan.ipv4 = 203.0.113.1/0", "ipv4 must be ADDRESS/LEN with LEN 1..30"},
         {"port.wan.ipv4 = 203.0.113/24", "ipv4 must be ADDRESS/LEN with LEN 1..30"},
         {"port.wan.ipv6 = 2001:db8:1::1", "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
-        {"port.wan.ipv6 = 2001:db8:1::1/127",
-         "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
+        {"port.wan.ipv6 = 2001:db8:1::1/127", "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
         {"port.wan.ipv6 = ff02::1/64", "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
         {"port.wan.ipv6 = 203.0.113.1/24", "ipv6 must be a unicast ADDRESS/LEN with LEN 1..126"},
         {"port.wan.gateway4 = 203.0.113", "gateway4 must be an IPv4 address"},
@@ -381,7 +385,8 @@ TEST(BoardProfile, BadLinesAreRefusedWithFileLineAndReason) {
         {"tcp.relay_target4 = 198.51.100", "tcp.relay_target4 must be an IPv4 address"},
         {"tcp.relay_target6 = 2001:db8::g", "tcp.relay_target6 must be an IPv6 address"},
         {"tcp.window = 5", "unknown key 'tcp.window'"},
-        {"peer_filter.state_file = var/x", "peer_filter.state_file must be an absolute path or none"},
+        {"peer_filter.state_file = var/x",
+         "peer_filter.state_file must be an absolute path or none"},
         {"peer_filter.max_entries = 0", "peer_filter.max_entries must be 1..16000000"},
         {"peer_filter.action = reject", "peer_filter.action must be drop or rst"},
         {"peer_filter.rate_per_second = x", "peer_filter.rate_per_second must be a number"},
@@ -427,7 +432,9 @@ TEST(BoardProfile, IncompleteOrInconsistentProfilesAreRefusedWithFileAndReason) 
         {"syn backlog low not below high",
          kMinimal + "tcp.syn_backlog_high = 100\ntcp.syn_backlog_low = 100\n",
          "tcp.syn_backlog_low must be below tcp.syn_backlog_high"},
-        {"syn backlog above the table", kMinimal + "tcp.max_connections = 100\ntcp.syn_backlog_high = 101\ntcp.syn_backlog_low = 50\n",
+        {"syn backlog above the table",
+         kMinimal +
+             "tcp.max_connections = 100\ntcp.syn_backlog_high = 101\ntcp.syn_backlog_low = 50\n",
          "tcp.syn_backlog_high must not exceed tcp.max_connections"},
         {"relay without a target", kMinimal + "tcp.lab_services = on\ntcp.relay_port = 10025\n",
          "tcp.relay_port needs tcp.relay_target4"},
@@ -498,6 +505,25 @@ TEST(BoardProfile, SettingsTakeGoodValuesAndRefuseBadOnesUnchanged) {
         {"tls.certificates", "/etc/a.crt", "CERT:KEY"},
         {"tls.min_version", "1.3", ""},
         {"tls.min_version", "1.1", "1.2 or 1.3"},
+        {"scan.enabled", "off", ""},
+        {"scan.enabled", "maybe", "on or off"},
+        {"scan.rules_file", "rules.txt", "absolute path or none"},
+        {"scan.rules_file", "none", ""},
+        {"scan.on_mime_limit", "tempfail", ""},
+        {"scan.on_mime_limit", "drop", "reject, tempfail, tag or accept"},
+        {"scan.on_error", "reject", ""},
+        {"scan.score_threshold", "100001", "0..100000"},
+        {"scan.max_depth", "0", "1..100"},
+        {"scan.av_threads", "65", "1..64"},
+        {"scan.av_max_recursion", "65", "1..64"},
+        {"scan.av_max_scan_s", "0", "1..3600"},
+        {"scan.virus_auto_list_s", "3600", ""},
+        {"smtp.outbound_port", "10587", ""},
+        {"smtp.outbound_port", "70000", "0..65535"},
+        {"smtp.outbound_relay4", "203.0.113.254", ""},
+        {"smtp.outbound_relay4", "smarthost", "IPv4 address or none"},
+        {"smtp.outbound_networks", "198.51.100.0/24,2001:db8:2::/64", ""},
+        {"smtp.outbound_networks", "198.51.100.0/33", "not an IPv4 or IPv6 prefix"},
         {"tls.required", "yes", "on or off"},
         {"tls.required_networks", "198.51.100.0/24,2001:db8::/32", ""},
         {"tls.required_networks", "198.51.100.0/24,mail.example.com", "prefixes"},
