@@ -209,13 +209,16 @@ std::vector<MimeParam> parse_params(std::string_view s, std::size_t pos, HeaderI
                 r.ext = true; // name*=
             }
             if (!rest.empty()) {
+                // RFC 2231 3: a section number; at most 4 digits are read, so
+                // a hostile "name*99999999999=" cannot overflow (found by fuzzing).
                 int n = 0;
                 bool digits = rest.size() <= 4;
                 for (char c : rest) {
-                    if (c < '0' || c > '9')
+                    if (!digits || c < '0' || c > '9') {
                         digits = false;
-                    else
-                        n = n * 10 + (c - '0');
+                        break;
+                    }
+                    n = n * 10 + (c - '0');
                 }
                 if (!digits) {
                     ++issues->malformed_params;

@@ -178,6 +178,19 @@ TEST(MimeHeader, Rfc2231Table) {
     }
 }
 
+TEST(MimeHeader, HugeSectionNumbersAreMalformedNotOverflowed) {
+    // Found by fuzz_mime_decoder: an RFC 2231 section of many digits made
+    // the section number overflow an int (UBSan).
+    const char* values[] = {"text/plain; name*800000000000=x", "text/plain; name*12345*=x",
+                            "text/plain; name*99999999999999999999*=utf-8''x"};
+    for (const char* v : values) {
+        HeaderIssues issues;
+        MediaType mt = parse_content_type(v, &issues);
+        STRCMP_EQUAL_TEXT("text/plain", (mt.type + "/" + mt.subtype).c_str(), v);
+        CHECK_TRUE_TEXT(issues.malformed_params >= 1, v);
+    }
+}
+
 TEST(MimeHeader, TooManyParametersAreDropped) {
     std::string v = "text/plain";
     for (std::size_t i = 0; i < kMaxParams + 10; ++i)
