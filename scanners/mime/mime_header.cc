@@ -297,8 +297,11 @@ std::vector<MimeParam> parse_params(std::string_view s, std::size_t pos, HeaderI
         } else if (single) {
             p.extended = true;
             split_extended(single->value, &p, issues);
-        } else {
+        } else if (plain) {
             p.value = plain->value;
+        } else {
+            continue; // only sections past kMaxSections (counted): no usable value (found by
+                      // fuzzing)
         }
         out.push_back(std::move(p));
     }

@@ -191,6 +191,16 @@ TEST(MimeHeader, HugeSectionNumbersAreMalformedNotOverflowed) {
     }
 }
 
+TEST(MimeHeader, AParameterWithOnlyOutOfRangeSectionsIsDropped) {
+    // Found by fuzz_mime_decoder: every section of a name past the section
+    // limit left no value, and the assembly read through a null pointer.
+    HeaderIssues issues;
+    MediaType mt = parse_content_type("application/x; name*82=a; name*99*=b; other=1", &issues);
+    CHECK_TRUE(mt.find("name") == nullptr);
+    CHECK_TRUE(mt.find("other") != nullptr);
+    CHECK_TRUE(issues.bad_rfc2231 >= 2);
+}
+
 TEST(MimeHeader, TooManyParametersAreDropped) {
     std::string v = "text/plain";
     for (std::size_t i = 0; i < kMaxParams + 10; ++i)
