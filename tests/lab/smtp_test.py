@@ -324,9 +324,13 @@ print(json.dumps({"ok": ok, "failed": failed}))
             self.assertEqual(record["status"], "sent")
             self.assertEqual(record["to"], ["someone@example.com"])
             self.assertEqual(record["reply"]["code"], 250)
-            with open("/run/smtpgw-lab/mail.log") as f:
-                last = [l for l in f if l.startswith("{")][-1]
-            on_file = json.loads(last)
+            # The daemon sends each datagram as it writes the line, and
+            # flushes the file after the batch: wait for the line there.
+            def json_lines():
+                with open("/run/smtpgw-lab/mail.log") as f:
+                    return [l for l in f if l.startswith("{")]
+            labtool.wait_for(lambda: any(record["id"] in l for l in json_lines()), 5)
+            on_file = json.loads([l for l in json_lines() if record["id"] in l][-1])
             self.assertRegex(on_file["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
             self.assertEqual(on_file["id"], record["id"])
         finally:
