@@ -245,19 +245,22 @@ int main(int argc, char** argv) {
             next_rotation = second + settings.running().tls.ticket_rotate_s;
         }
         syslog.set_target(settings.running().smtp.log_syslog);
-        for (const auto& line : dp.take_smtp_log_lines()) {
+        const std::vector<std::string> lines = dp.take_smtp_log_lines();
+        const std::time_t t = std::time(nullptr);
+        for (const auto& line : lines) {
             char stamp[32];
-            std::time_t t = std::time(nullptr);
             std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
             if (!line.empty() && line.front() == '{') // JSON lines: the time inside
                 std::fprintf(mail_log ? mail_log : stderr, "{\"time\":\"%s\",%s\n", stamp,
                              line.c_str() + 1);
             else
                 std::fprintf(mail_log ? mail_log : stderr, "%s smtpgw: %s\n", stamp, line.c_str());
-            syslog.send(line, static_cast<std::int64_t>(t));
         }
         if (mail_log)
             std::fflush(mail_log);
+        // After the file: whoever reads a datagram finds its line on disk.
+        for (const auto& line : lines)
+            syslog.send(line, static_cast<std::int64_t>(t));
     }
     if (mail_log)
         std::fclose(mail_log);

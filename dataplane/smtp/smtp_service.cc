@@ -97,7 +97,7 @@ class SmtpService::Inspector final : public MessageInspector {
 void SmtpService::count(const content::MessageVerdict& v) {
     switch (v.action) {
     case content::Disposition::reject:
-        (v.reason.starts_with("virus=") ? counters_.viruses : counters_.scan_rejected).add();
+        (v.virus ? counters_.viruses : counters_.scan_rejected).add();
         break;
     case content::Disposition::tempfail:
         counters_.scan_tempfailed.add();
@@ -121,7 +121,7 @@ void SmtpService::on_av_result(tcp::TcpStack& stack, std::unique_ptr<AvJob> job,
     content::MessageVerdict v = content::add_antivirus(std::move(job->before), job->results,
                                                        job->over_budget, config_.scan);
     count(v);
-    if (v.reason.starts_with("virus=") && reporter_)
+    if (v.virus && reporter_)
         reporter_->sent_virus(s.peer);
     s.proxy->on_inspection(v, now_ms);
     serve(stack, s, now_ms);

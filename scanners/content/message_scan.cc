@@ -285,6 +285,7 @@ MessageVerdict add_antivirus(MessageVerdict before, std::span<const av::AvResult
             v.enhanced = "5.7.1"; // RFC 3463: delivery not authorized, message refused
             v.text = "Message rejected: virus found (" + r.name + ")";
             v.reason = "virus=" + r.name;
+            v.virus = true;
             v.rule_ids = before.rule_ids;
             return v;
         }

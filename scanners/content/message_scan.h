@@ -101,6 +101,7 @@ struct MessageVerdict {
     std::string
         reason; // for the log and counters: "rule=ID", "virus=NAME", "mime-limit=depth", ...
     std::vector<std::string> rule_ids; // rules that matched (any action)
+    bool virus = false;                // refused because the antivirus found one
 };
 
 class MessageScan final : private mime::MimeSink {

@@ -2,6 +2,8 @@
 // values, RFC 2231 parameters and RFC 2047 encoded-words.
 #include "mime/mime_header.h"
 
+#include "mime/mime_transfer.h"
+
 #include <algorithm>
 #include <array>
 
@@ -27,16 +29,6 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && is_space(s.back()))
         s.remove_suffix(1);
     return s;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 // RFC 2045 5.1 token characters: CHAR except SPACE, CTLs and tspecials.
@@ -101,9 +93,12 @@ struct RawParam {
 // RFC 2231 3: "%XX" to octets; a bad escape stays literal and is counted.
 void percent_decode(std::string_view s, std::string* out, HeaderIssues* issues) {
     for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-            hex_value(s[i + 2]) >= 0) {
-            out->push_back(static_cast<char>((hex_value(s[i + 1]) << 4) | hex_value(s[i + 2])));
+        if (s[i] == '%' && i + 2 < s.size() &&
+            hex_value(static_cast<unsigned char>(s[i + 1])) >= 0 &&
+            hex_value(static_cast<unsigned char>(s[i + 2])) >= 0) {
+            out->push_back(
+                static_cast<char>((hex_value(static_cast<unsigned char>(s[i + 1])) << 4) |
+                                  hex_value(static_cast<unsigned char>(s[i + 2]))));
             i += 2;
         } else {
             if (s[i] == '%')
@@ -523,10 +518,12 @@ DecodedText decode_encoded_words(std::string_view s, HeaderIssues* issues) {
                 const char c = text[k];
                 if (c == '_') {
                     out.bytes.push_back(' ');
-                } else if (c == '=' && k + 2 < text.size() && hex_value(text[k + 1]) >= 0 &&
-                           hex_value(text[k + 2]) >= 0) {
-                    out.bytes.push_back(
-                        static_cast<char>((hex_value(text[k + 1]) << 4) | hex_value(text[k + 2])));
+                } else if (c == '=' && k + 2 < text.size() &&
+                           hex_value(static_cast<unsigned char>(text[k + 1])) >= 0 &&
+                           hex_value(static_cast<unsigned char>(text[k + 2])) >= 0) {
+                    out.bytes.push_back(static_cast<char>(
+                        (hex_value(static_cast<unsigned char>(text[k + 1])) << 4) |
+                        hex_value(static_cast<unsigned char>(text[k + 2]))));
                     k += 2;
                 } else {
                     if (c == '=')

@@ -27,17 +27,6 @@ constexpr std::array<std::uint8_t, 256> make_b64_table() {
 }
 constexpr auto kB64 = make_b64_table();
 
-// -1 or the value of a hex digit (either case).
-constexpr int hex_value(std::uint8_t c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 // Quoted-printable octets copied as they are (everything but "=", SP, HT).
 constexpr std::array<bool, 256> make_qp_plain() {
     std::array<bool, 256> t{};

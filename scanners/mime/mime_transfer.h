@@ -25,6 +25,18 @@
 
 namespace smtpgw::mime {
 
+// -1 or the value of a hex digit (either case): quoted-printable (RFC 2045
+// 6.7), RFC 2047 Q words and RFC 2231 %XX all use it.
+constexpr int hex_value(unsigned char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
 // RFC 2045 6.1. `uuencode` is the x-uuencode family (x-uuencode, x-uue,
 // uuencode, uue); `unknown` is any other token: passed through as is.
 enum class TransferEncoding : std::uint8_t {
