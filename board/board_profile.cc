@@ -360,6 +360,17 @@ struct Parser {
         } else if (field == "av_max_files") {
             if (!parse_uint(value, c.av_max_files, 1000000) || c.av_max_files == 0)
                 return "scan.av_max_files must be 1..1000000";
+        } else if (field == "av_user") {
+            if (value.empty() || value == "root" || value.find_first_of(" \t:/") != value.npos)
+                return "scan.av_user must be an unprivileged account name (not root)";
+            c.av_user = std::string(value);
+        } else if (field == "av_scratch_dir") {
+            if (!value.starts_with("/") || value == "/")
+                return "scan.av_scratch_dir must be an absolute folder (not /)";
+            c.av_scratch_dir = std::string(value);
+        } else if (field == "av_max_memory_mb") {
+            if (!parse_uint(value, c.av_max_memory_mb, 65536) || c.av_max_memory_mb < 256)
+                return "scan.av_max_memory_mb must be 256..65536";
         } else if (field == "av_max_scan_s") {
             if (!parse_uint(value, c.av_max_scan_s, 3600) || c.av_max_scan_s == 0)
                 return "scan.av_max_scan_s must be 1..3600";
@@ -633,6 +644,9 @@ constexpr std::string_view kSettingKeys[] = {
     "scan.av_max_recursion",
     "scan.av_max_files",
     "scan.av_max_scan_s",
+    "scan.av_max_memory_mb",
+    "scan.av_user",
+    "scan.av_scratch_dir",
     "tls.certificates",
     "tls.min_version",
     "tls.ciphers",
@@ -779,6 +793,12 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return u(c.av_max_files);
     if (key == "scan.av_max_scan_s")
         return u(c.av_max_scan_s);
+    if (key == "scan.av_max_memory_mb")
+        return u(c.av_max_memory_mb);
+    if (key == "scan.av_user")
+        return c.av_user;
+    if (key == "scan.av_scratch_dir")
+        return c.av_scratch_dir;
     if (key == "peer_filter.max_entries")
         return u(b.peer_filter_max_entries);
     if (key == "peer_filter.state_file")

@@ -115,6 +115,10 @@ struct ScanProfile {
     std::uint32_t av_max_recursion = 16; // archives in archives: a zip bomb's depth
     std::uint32_t av_max_files = 10000;  // members per archive: a zip bomb's width
     std::uint32_t av_max_scan_s = 120;   // a pathological file cannot hold a scanner thread
+    // The confined worker process libclamav runs in (scanners/av/av_sandbox.h).
+    std::string av_user = "smtpgw-av";             // unprivileged; never root
+    std::string av_scratch_dir = "/run/smtpgw/av"; // the only place a worker may write
+    std::uint32_t av_max_memory_mb = 4096; // per worker: the full ClamAV database needs ~1.5 GB
 };
 
 struct BoardProfile {

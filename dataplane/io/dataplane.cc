@@ -303,7 +303,7 @@ std::string Dataplane::setup_tcp() {
     // The antivirus threads, when scanning wants them.
     if (smtp_config_ && smtp_config_->scan.antivirus) {
         const board::ScanProfile& c = board_.scan;
-        if (auto why = av_.start(c.av_database, av_limits(board_), c.av_threads,
+        if (auto why = av_.start(av_worker_config(board_), c.av_threads,
                                  static_cast<unsigned>(workers_.size()));
             !why.empty()) {
             // Mail still flows; messages with parts get 451 until `av reload` works.
@@ -315,6 +315,17 @@ std::string Dataplane::setup_tcp() {
         }
     }
     return {};
+}
+
+av::AvWorkerConfig Dataplane::av_worker_config(const board::BoardProfile& board) {
+    av::AvWorkerConfig w;
+    w.executable = av::default_worker_executable();
+    w.db_dir = board.scan.av_database;
+    w.limits = av_limits(board);
+    w.sandbox.user = board.scan.av_user;
+    w.sandbox.scratch_dir = board.scan.av_scratch_dir;
+    w.sandbox.max_memory_bytes = std::uint64_t{board.scan.av_max_memory_mb} << 20;
+    return w;
 }
 
 av::AvLimits Dataplane::av_limits(const board::BoardProfile& board) {
@@ -373,7 +384,7 @@ std::string Dataplane::reload_rules(const board::BoardProfile& board) {
 std::string Dataplane::reload_av(const board::BoardProfile& board) {
     if (!av_.running())
         return "the antivirus is not running (scan.enabled, scan.av_database; restart)";
-    return av_.reload(board.scan.av_database, av_limits(board));
+    return av_.reload(av_worker_config(board));
 }
 
 std::uint64_t Dataplane::publish_peer_table(std::unique_ptr<const filter::PeerTable> table) {

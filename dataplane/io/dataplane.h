@@ -98,9 +98,9 @@ class Dataplane {
     // messages. Error contract: "" or every bad line (FILE:LINE: reason);
     // the running set stays on failure.
     std::string reload_rules(const board::BoardProfile& board);
-    // A new antivirus engine, swapped in while scanning goes
-    // on. Error contract: "" or why; the running engine stays on failure.
-    // With `board`'s scan.av_database and scan.av_max_* limits.
+    // New antivirus workers (AvScanners::reload: one at a time, scanning
+    // goes on) from `board`'s scan.av_* settings. Error contract: "" or why;
+    // a worker that cannot load the new database keeps its previous one.
     std::string reload_av(const board::BoardProfile& board);
     bool av_running() const { return av_.running(); }
     const AvScanners& av() const { return av_; }
@@ -131,6 +131,7 @@ class Dataplane {
     // `force`). Error contract: "" or the file's errors; rules_ unchanged then.
     std::string load_rules(const board::BoardProfile& board, bool force);
     static av::AvLimits av_limits(const board::BoardProfile& board);
+    static av::AvWorkerConfig av_worker_config(const board::BoardProfile& board);
 
     board::BoardProfile board_;
     std::shared_ptr<const smtp::SmtpServiceConfig> smtp_config_;

@@ -80,14 +80,12 @@ std::string show_av(const Dataplane& dp) {
     const AvScanners& av = dp.av();
     if (!av.running())
         return "the antivirus is not running (scan.av_database, scan.enabled; starts at restart)\n";
-    auto engine = av.engine();
     AvScannerStats s = av.stats();
+    auto workers = av.workers();
     std::vector<std::vector<std::string>> rows = {
-        {"  engine", "libclamav " + av::clamav_version()},
-        {"  database", engine->db_dir()},
-        {"  signatures", u64(engine->signatures())},
-        {"  loaded in", ms(engine->load_ms())},
-        {"  scanner threads", u64(av.threads())},
+        {"  engine", "libclamav " + av::clamav_version() + ", in " + u64(workers.size()) +
+                         " confined worker process(es)"},
+        {"  confinement", av.confinement()},
         {"  queued", u64(av.queued())},
         {"  messages scanned", u64(s.jobs)},
         {"  parts scanned", u64(s.parts)},
@@ -95,13 +93,27 @@ std::string show_av(const Dataplane& dp) {
         {"  parts infected", u64(s.infected)},
         {"  parts with errors", u64(s.errors)},
         {"  time scanning", ms(static_cast<double>(s.scan_us) / 1000.0)},
+        {"  worker failures", u64(s.failures) + " (crashed or hung; their messages got 451)"},
+        {"  worker restarts", u64(s.restarts)},
     };
     auto r = av.last_reload();
     if (r.peak_kb != 0)
-        rows.push_back({"  last reload", "RSS " + u64(r.before_kb) + " kB before, " +
-                                             u64(r.peak_kb) + " kB at the peak, " +
-                                             u64(r.after_kb) + " kB after, " + ms(r.load_ms)});
-    return "antivirus\n" + control::format_table(rows);
+        rows.push_back(
+            {"  last reload",
+             "workers' RSS " + u64(r.before_kb) + " kB before, " + u64(r.peak_kb) +
+                 " kB at the peak, " + u64(r.after_kb) + " kB after, " + ms(r.load_ms) +
+                 (r.one_at_a_time ? ", one worker at a time" : ", the new worker beside the old")});
+    std::string out = "antivirus\n" + control::format_table(rows) + "workers\n";
+    std::vector<std::vector<std::string>> wrows = {{"  #", "pid", "signatures", "loaded in",
+                                                    "RSS kB", "restarts", "database",
+                                                    "previous process"}};
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        const AvWorkerInfo& w = workers[i];
+        wrows.push_back({"  " + u64(i), w.pid > 0 ? u64(static_cast<std::uint64_t>(w.pid)) : "down",
+                         u64(w.signatures), ms(w.load_ms), u64(w.rss_kb), u64(w.restarts), w.db_dir,
+                         w.last_exit.empty() ? "-" : w.last_exit});
+    }
+    return out + control::format_table(wrows);
 }
 
 } // namespace
@@ -137,20 +149,22 @@ void register_scan_commands(control::CommandTable& table, Dataplane& dp,
                    return control::CommandResult::success(show_av(dp));
                }});
     table.add({"av reload",
-               "load the antivirus database again (scanning goes on with the old one meanwhile)",
+               "load the antivirus database again (worker by worker; scanning goes on meanwhile)",
                {},
                0,
                [&dp, running](const control::CommandArgs&) {
                    control::report_progress("loading the antivirus database from " +
                                             running().scan.av_database);
                    if (auto why = dp.reload_av(running()); !why.empty())
-                       return control::CommandResult::failure(why + "\nthe running engine stays");
+                       return control::CommandResult::failure(
+                           why + "\nthe workers not replaced keep their database");
                    auto r = dp.av().last_reload();
+                   auto workers = dp.av().workers();
                    return control::CommandResult::success(
-                       "antivirus reloaded: " + u64(dp.av().engine()->signatures()) +
-                       " signatures in " + ms(r.load_ms) + "; RSS " + u64(r.before_kb) +
-                       " kB before, " + u64(r.peak_kb) + " kB at the peak, " + u64(r.after_kb) +
-                       " kB after\n");
+                       "antivirus reloaded: " + u64(workers.size()) + " worker(s), " +
+                       u64(workers.empty() ? 0 : workers.front().signatures) + " signatures in " +
+                       ms(r.load_ms) + "; workers' RSS " + u64(r.before_kb) + " kB before, " +
+                       u64(r.peak_kb) + " kB at the peak, " + u64(r.after_kb) + " kB after\n");
                }});
 }
 

@@ -79,6 +79,9 @@ constexpr KeyHelp kHelp[] = {
     {"scan.av_max_recursion", "antivirus: archives in archives (a zip bomb's depth)"},
     {"scan.av_max_files", "antivirus: members per archive (a zip bomb's width)"},
     {"scan.av_max_scan_s", "antivirus: seconds per part; past it the message is deferred"},
+    {"scan.av_max_memory_mb", "antivirus: address space of each worker process (MB)"},
+    {"scan.av_user", "the unprivileged account the antivirus worker processes run as"},
+    {"scan.av_scratch_dir", "the only folder an antivirus worker may write (its temporary files)"},
     {"scan.virus_auto_list_s", "list a sender of a virus in the peer filter this long (0: off)"},
 };
 
@@ -86,8 +89,7 @@ constexpr KeyHelp kHelp[] = {
 bool smtp_live(std::string_view key) {
     if (key.starts_with("tls.") && key != "tls.ticket_rotate_s")
         return true; // a new TLS context for new handshakes
-    if (key.starts_with("scan.") && key != "scan.av_threads" && key != "scan.av_database" &&
-        key != "scan.virus_auto_list_s" && !key.starts_with("scan.av_max_"))
+    if (key.starts_with("scan.") && key != "scan.virus_auto_list_s" && !key.starts_with("scan.av_"))
         return true; // new rules or bounds for the next messages
     constexpr std::string_view kLive[] = {
         "smtp.hostname",          "smtp.relay_domains",       "smtp.relay_subdomains",
@@ -132,7 +134,7 @@ std::string BoardSettings::set(std::string_view key, std::string_view value, boo
     } else if (smtp_live(key) && dp_.smtp_running()) {
         if (auto why = dp_.set_smtp(next); !why.empty())
             return why;
-    } else if ((key == "scan.av_database" || key.starts_with("scan.av_max_")) && dp_.av_running()) {
+    } else if (key.starts_with("scan.av_") && key != "scan.av_threads" && dp_.av_running()) {
         if (auto why = dp_.reload_av(next); !why.empty())
             return why;
     } else if (key == "peer_filter.action") {

@@ -48,7 +48,8 @@ AvEngine::~AvEngine() {
 }
 
 std::variant<std::shared_ptr<const AvEngine>, std::string>
-AvEngine::load(const std::string& db_dir, const AvLimits& limits, Progress progress) {
+AvEngine::load(const std::string& db_dir, const AvLimits& limits, Progress progress,
+               const std::string& tmp_dir) {
     if (cl_error_t e = init_clamav(); e != CL_SUCCESS)
         return std::string("libclamav: ") + cl_strerror(e);
     auto t0 = std::chrono::steady_clock::now();
@@ -66,6 +67,10 @@ AvEngine::load(const std::string& db_dir, const AvLimits& limits, Progress progr
     cl_engine_set_num(a->engine_, CL_ENGINE_MAX_RECURSION, limits.max_recursion);
     cl_engine_set_num(a->engine_, CL_ENGINE_MAX_FILES, limits.max_files);
     cl_engine_set_num(a->engine_, CL_ENGINE_MAX_SCANTIME, limits.max_scan_ms);
+    if (!tmp_dir.empty())
+        if (cl_error_t e = cl_engine_set_str(a->engine_, CL_ENGINE_TMPDIR, tmp_dir.c_str());
+            e != CL_SUCCESS)
+            return "libclamav: temporary folder " + tmp_dir + ": " + cl_strerror(e);
     ProgressState loading{&progress, "loading signatures"};
     ProgressState compiling{&progress, "compiling signatures"};
     if (progress) {

@@ -2,7 +2,7 @@
 // folder, compiled once, then shared read-only by scanner threads.
 //
 // Purpose: decoded message parts (attachments, bodies) are scanned here,
-// on scanner worker threads, never on a fast-path core. A compiled
+// in the confined worker process (av_worker.h), never on a fast-path core. A compiled
 // cl_engine is safe for concurrent scans, so one AvEngine serves every
 // thread; a reload builds a new one and swaps the shared_ptr (scans in
 // flight finish on the old engine, which is freed with its last user).
@@ -12,9 +12,9 @@
 // Security: every limit is a named setting (AvLimits) with a reason; a
 // scan that hits one, times out or fails is an error verdict, never
 // "clean": the caller gives it the configured answer (451 by default), so
-// nothing passes unscanned. Input is untrusted and parsed by libclamav in
-// this process: the engine's parsers are on (archives, mail, documents),
-// which is the reason scanning stays off the fast path.
+// nothing passes unscanned. Input is untrusted and parsed by libclamav with
+// every parser on (archives, mail, documents): the daemon runs this only in
+// smtpgw-avscan, a separate confined process (av_sandbox.h).
 // Error contract: load() returns the engine or a one-line reason (the
 // folder, libclamav's message); scan() never throws.
 #pragma once
@@ -64,8 +64,11 @@ class AvEngine {
     // Called during a load with a note such as "signatures: 40% (120000 of
     // 300000)" at most once per 10% of each phase (loading, compiling).
     using Progress = std::function<void(const std::string& note)>;
+    // `tmp_dir`: where libclamav writes the members it extracts ("": its
+    // default, the system's temporary folder).
     static std::variant<std::shared_ptr<const AvEngine>, std::string>
-    load(const std::string& db_dir, const AvLimits& limits = {}, Progress progress = {});
+    load(const std::string& db_dir, const AvLimits& limits = {}, Progress progress = {},
+         const std::string& tmp_dir = {});
 
     // Scans `data` (one decoded part) as the file `name` (used by libclamav
     // for type hints and in its messages). Thread-safe.
