@@ -38,6 +38,7 @@ struct AvScanners::Slot {
     av::AvWorkerConfig config;            // what it was started with (restarts reuse it)
     std::thread thread;
     Clock::time_point next_start{}; // a worker that failed to start waits for this
+    Clock::time_point next_check{}; // an idle worker's liveness is checked then
     std::atomic<pid_t> pid{-1};     // published, for memory sampling
     std::mutex mu;                  // park handshake and info
     std::condition_variable cv;
@@ -217,8 +218,24 @@ void AvScanners::run(Slot& slot) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
             continue;
         }
-        if (!serve_one(slot))
-            std::this_thread::sleep_for(std::chrono::microseconds(kIdleNapUs));
+        if (serve_one(slot))
+            continue;
+        // Idle: a worker that died between scans is noticed here (every
+        // kCheckMs) and started again before a message needs it.
+        if (Clock::now() >= slot.next_check) {
+            slot.next_check = Clock::now() + std::chrono::milliseconds(kCheckMs);
+            if (!slot.worker->check()) {
+                std::fprintf(stderr, "smtpgw: antivirus worker %u: %s\n", slot.index,
+                             slot.worker->last_exit().c_str());
+                {
+                    std::lock_guard lock(mu_);
+                    stats_.failures += 1;
+                }
+                publish(slot);
+                continue;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(kIdleNapUs));
     }
 }
 

@@ -69,6 +69,7 @@ class AvScanners {
   public:
     static constexpr unsigned kIdleNapUs = 200;
     static constexpr unsigned kRetryMs = 5000; // a worker that cannot start tries again
+    static constexpr unsigned kCheckMs = 100;  // an idle worker's liveness
 
     AvScanners();
     ~AvScanners();

@@ -325,6 +325,15 @@ std::string default_worker_executable() {
     return last;
 }
 
+bool AvWorker::check() {
+    if (!alive())
+        return false;
+    if (wait_readable(socket_, 0) == 0)
+        return true;
+    reap("died while idle");
+    return false;
+}
+
 std::uint64_t process_rss_kb(pid_t pid) {
     if (pid <= 0)
         return 0;

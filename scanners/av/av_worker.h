@@ -53,6 +53,9 @@ class AvWorker {
     void stop();
 
     AvResult scan(std::span<const std::uint8_t> data, const std::string& name);
+    // Between scans: false (and the process reaped) if it has died. An idle
+    // worker never writes, so anything readable on its socket means it is gone.
+    bool check();
 
     bool alive() const { return pid_ > 0; }
     pid_t pid() const { return pid_; } // may be read from another thread (memory sampling)
