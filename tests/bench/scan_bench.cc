@@ -4,15 +4,21 @@
 //    streaming the same message bytes through every database of the same
 //    rule set, in the same 4 KiB pieces a TCP receive hands over;
 //  * MIME decoding alone;
-//  * libclamav through AvEngine on the decoded parts, per worker thread;
-//    the parts are also written to a folder for clamscan (tests/bench/
+//  * libclamav on the decoded parts, in this process and through one
+//    confined worker process (smtpgw-avscan, what the daemon runs); the
+//    parts are also written to a folder for clamscan (tests/bench/
 //    scan_clamscan.sh) to scan with the same database in the same run;
-//  * resident memory before, at the peak of, and after an engine reload.
+//  * the workers' resident memory before, at the peak of, and after a
+//    reload of two workers one at a time, and the shared-engine reload
+//    (two engines in one process) for reference.
 // The corpus is generated (fixed seed): text in quoted-printable, HTML,
 // base64 attachments (binary and text), some nested in forwarded messages.
 // Prints figures; --check only verifies that every message was scanned.
 #include <hs/hs.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -20,9 +26,11 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "av/av_engine.h"
+#include "av/av_worker.h"
 #include "content/message_scan.h"
 #include "rules/rule_database.h"
 #include "rules/rule_matcher.h"
@@ -365,7 +373,9 @@ int main(int argc, char** argv) {
                 "MB/s, ratio %.2f\n",
                 smb, smb / t_hs_raw, smb / t_matcher, t_hs_raw / t_matcher);
 
-    // The antivirus on the decoded parts, one worker.
+    // The antivirus on the decoded parts: libclamav in this process (the
+    // engine alone), then through one confined worker process (what the
+    // daemon runs: the shared-memory channel and the sandbox included).
     auto engine_r = av::AvEngine::load(av_dir);
     if (auto* why = std::get_if<std::string>(&engine_r)) {
         std::fprintf(stderr, "antivirus: %s\n", why->c_str());
@@ -379,10 +389,36 @@ int main(int argc, char** argv) {
         av_bytes += p.bytes.size();
         infected += r.verdict == av::AvVerdict::infected;
     }
+    double t_engine = now_s() - t0;
+    std::string av_scratch = "/tmp/smtpgw-bench-av-" + std::to_string(getpid());
+    auto worker_config = [&](int i) {
+        av::AvWorkerConfig c;
+        c.executable = av::default_worker_executable();
+        c.db_dir = av_dir;
+        c.sandbox.user = "smtpgw-av";
+        c.sandbox.scratch_dir = av_scratch + "/w" + std::to_string(i);
+        c.limits.max_file_bytes = 32u << 20;
+        return c;
+    };
+    av::AvWorker workers[2];
+    for (int i = 0; i < 2; ++i)
+        if (auto why = workers[i].start(worker_config(i)); !why.empty()) {
+            std::fprintf(stderr, "antivirus worker: %s\n", why.c_str());
+            return 1;
+        }
+    std::uint64_t worker_errors = 0;
+    t0 = now_s();
+    for (const auto& p : all_parts) {
+        auto r = workers[0].scan(p.bytes, p.name);
+        infected += r.verdict == av::AvVerdict::infected;
+        worker_errors += r.verdict == av::AvVerdict::error;
+    }
     double t_av = now_s() - t0;
-    std::printf("libclamav, one worker:         %8.1f MB/s (%zu parts, %.1f MB, %.1f ms)\n",
-                static_cast<double>(av_bytes) / 1e6 / t_av, all_parts.size(),
-                static_cast<double>(av_bytes) / 1e6, t_av * 1000);
+    std::printf("libclamav in this process:     %8.1f MB/s (%zu parts, %.1f MB, %.1f ms)\n",
+                static_cast<double>(av_bytes) / 1e6 / t_engine, all_parts.size(),
+                static_cast<double>(av_bytes) / 1e6, t_engine * 1000);
+    std::printf("one confined worker process:   %8.1f MB/s (%.1f ms; ratio to in-process %.2f)\n",
+                static_cast<double>(av_bytes) / 1e6 / t_av, t_av * 1000, t_engine / t_av);
     if (!parts_dir.empty()) {
         std::filesystem::create_directories(parts_dir);
         for (std::size_t i = 0; i < all_parts.size(); ++i) {
@@ -393,17 +429,60 @@ int main(int argc, char** argv) {
         std::printf("AVSCAN_MS %.1f\n", t_av * 1000);
     }
 
-    // An engine reload while the old one is alive.
+    // Reload, the daemon's way with two workers (AvScanners::reload): one
+    // at a time, the old process ended before the new one loads; the
+    // workers' resident memory sampled every 2 ms throughout.
+    auto workers_kb = [&] {
+        return av::process_rss_kb(workers[0].pid()) + av::process_rss_kb(workers[1].pid());
+    };
+    std::uint64_t w_before = workers_kb(), w_peak = w_before;
+    std::atomic<bool> sampling{true};
+    std::thread sampler([&] {
+        while (sampling) {
+            w_peak = std::max(w_peak, workers_kb());
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    });
+    t0 = now_s();
+    for (int i = 0; i < 2; ++i) {
+        workers[i].stop();
+        if (auto why = workers[i].start(worker_config(i)); !why.empty()) {
+            std::fprintf(stderr, "antivirus worker reload: %s\n", why.c_str());
+            sampling = false;
+            sampler.join();
+            return 1;
+        }
+    }
+    double t_reload = now_s() - t0;
+    sampling = false;
+    sampler.join();
+    std::uint64_t w_after = workers_kb();
+    std::printf(
+        "antivirus reload, 2 workers one at a time: workers' RSS %llu kB before, %llu kB at "
+        "the peak, %llu kB after (peak %.2fx the steady state; %.1f ms)\n",
+        static_cast<unsigned long long>(w_before), static_cast<unsigned long long>(w_peak),
+        static_cast<unsigned long long>(w_after),
+        static_cast<double>(w_peak) / static_cast<double>(w_before), t_reload * 1000);
+    for (auto& w : workers)
+        w.stop();
+    std::filesystem::remove_all(av_scratch);
+    // For comparison, the shared-engine way (ClamAV's own): a second engine
+    // loads while the first serves, in one process.
     std::uint64_t before = rss_kb();
     auto second = av::AvEngine::load(av_dir);
     std::uint64_t peak = rss_kb();
     engine.reset();
     second = std::string("freed");
     std::uint64_t after = rss_kb();
-    std::printf("antivirus reload: RSS %llu kB before, %llu kB with two engines, %llu kB after "
-                "(%u signatures)\n",
+    std::printf("shared-engine reload (reference): RSS %llu kB before, %llu kB with two engines, "
+                "%llu kB after\n",
                 static_cast<unsigned long long>(before), static_cast<unsigned long long>(peak),
-                static_cast<unsigned long long>(after), 3u);
+                static_cast<unsigned long long>(after));
+    if (check && worker_errors != 0) {
+        std::fprintf(stderr, "check failed: %llu worker errors\n",
+                     static_cast<unsigned long long>(worker_errors));
+        return 1;
+    }
     if (check && (scanned != count || parts == 0 || infected != 0)) {
         std::fprintf(stderr, "check failed: %llu of %zu scanned, %llu parts, %llu infected\n",
                      static_cast<unsigned long long>(scanned), count,
