@@ -25,6 +25,7 @@
 #include "board_profile.h"
 #include "command_table.h"
 #include "control_server.h"
+#include "daemon/privileges.h"
 #include "daemon_log.h"
 #include "io/dataplane.h"
 #include "io/dataplane_cli.h"
@@ -218,6 +219,13 @@ int main(int argc, char** argv) {
         if (auto why = metrics.start(); !why.empty())
             smtpgw::control::log_line(smtpgw::control::LogLevel::error, "metrics: " + why);
     }
+    // Ports, sockets and antivirus workers are up: the rest of root goes.
+    if (auto why = smtpgw::daemon::drop_capabilities(); !why.empty())
+        smtpgw::control::log_line(smtpgw::control::LogLevel::error,
+                                  "privileges: cannot drop capabilities: " + why);
+    else
+        std::fprintf(stderr, "smtpgw: privileges: capabilities reduced to %s\n",
+                     smtpgw::daemon::capability_names(smtpgw::daemon::kept_capabilities()).c_str());
     smtpgw::control::SyslogSink syslog; // smtp.log_syslog
     std::uint64_t next_rotation = 0;
     while (!g_stop) {

@@ -61,18 +61,25 @@ int wait_readable(int fd, int ms) {
     }
 }
 
-// The scratch folder, empty, owned by the worker's user, 0700.
+// The scratch folder, owned by the worker's user, 0700. What a crashed
+// worker left in it is removed by the next worker (its files, its rights:
+// the daemon keeps no capability to override file permissions).
 std::string prepare_scratch(const SandboxSpec& spec) {
     passwd* pw = getpwnam(spec.user.c_str());
     if (!pw)
         return "no user '" + spec.user + "' (scripts/setup creates smtpgw-av)";
     std::error_code ec;
-    std::filesystem::remove_all(spec.scratch_dir, ec);
+    struct stat st {};
+    if (stat(spec.scratch_dir.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode) && st.st_uid == pw->pw_uid && (st.st_mode & 077) == 0)
+            return {};
+        std::filesystem::remove_all(spec.scratch_dir, ec);
+    }
     std::filesystem::create_directories(spec.scratch_dir, ec);
     if (ec)
         return "scratch folder " + spec.scratch_dir + ": " + ec.message();
-    if (chown(spec.scratch_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0 ||
-        chmod(spec.scratch_dir.c_str(), 0700) != 0)
+    if (chmod(spec.scratch_dir.c_str(), 0700) != 0 ||
+        chown(spec.scratch_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0)
         return "scratch folder " + spec.scratch_dir + ": " + std::strerror(errno);
     return {};
 }

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "av/av_engine.h"
@@ -49,6 +50,14 @@ void say(const std::string& msg) {
     say("fail " + why);
     std::fprintf(stderr, "smtpgw-avscan: %s\n", why.c_str());
     std::exit(status);
+}
+
+// Empties the scratch folder (what a crashed predecessor left, or this
+// worker's own files at the end), keeping the folder itself.
+void clean_scratch(const std::string& dir) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+        std::filesystem::remove_all(entry.path(), ec);
 }
 
 std::uint64_t number(const char* s, const char* name) {
@@ -115,6 +124,7 @@ int main(int argc, char** argv) {
     SandboxReport report;
     if (auto why = confine(spec, &report); !why.empty())
         fail("sandbox: " + why, 3);
+    clean_scratch(spec.scratch_dir);
     // Step 2: the database, with progress notes for the administrator.
     auto loaded = AvEngine::load(
         db_dir, limits, [](const std::string& note) { say("note " + note); }, spec.scratch_dir);
@@ -129,8 +139,10 @@ int main(int argc, char** argv) {
     for (;;) {
         std::uint64_t seq = 0;
         ssize_t n = read(kWorkerSocketFd, &seq, sizeof(seq));
-        if (n == 0)
-            return 0; // the daemon closed the channel: done
+        if (n == 0) { // the daemon closed the channel: done
+            clean_scratch(spec.scratch_dir);
+            return 0;
+        }
         if (n != sizeof(seq))
             return n < 0 && errno == EINTR ? 0 : 5;
         AvResult r;
