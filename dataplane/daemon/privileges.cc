@@ -15,8 +15,8 @@ namespace smtpgw::daemon {
 namespace {
 
 constexpr std::pair<int, const char*> kKept[] = {
-    {CAP_SETUID, "CAP_SETUID"}, {CAP_SETGID, "CAP_SETGID"},     {CAP_CHOWN, "CAP_CHOWN"},
-    {CAP_KILL, "CAP_KILL"},     {CAP_IPC_LOCK, "CAP_IPC_LOCK"},
+    {CAP_SETUID, "CAP_SETUID"}, {CAP_SETGID, "CAP_SETGID"},   {CAP_CHOWN, "CAP_CHOWN"},
+    {CAP_KILL, "CAP_KILL"},     {CAP_SETPCAP, "CAP_SETPCAP"}, {CAP_IPC_LOCK, "CAP_IPC_LOCK"},
 };
 
 std::string failed(const char* what) {

@@ -11,6 +11,8 @@
 //   CAP_SETUID, CAP_SETGID  start antivirus workers, which become smtpgw-av
 //   CAP_CHOWN               give a worker its scratch folder
 //   CAP_KILL                end a hung worker (another user's process)
+//   CAP_SETPCAP             lets a new worker empty its own bounding set
+//                           (it can only remove capabilities, never add)
 //   CAP_IPC_LOCK            DPDK memory that VFIO pins (real boards)
 // Error contract: "" or the system call that failed; a daemon that cannot
 // drop must say so (it keeps running: refusing mail would not be safer).

@@ -168,7 +168,16 @@ std::string confine(const SandboxSpec& spec, SandboxReport* report) {
         return "user '" + spec.user + "' is root: the antivirus must run unprivileged";
     r.uid = pw->pw_uid;
     r.gid = pw->pw_gid;
-    // Step 1: the user. Groups first (setgroups needs root), then gid, then uid.
+    // Step 1: an empty bounding set (while CAP_SETPCAP is still held), so
+    // not even an exec by root could bring a capability back.
+    for (int cap = 0; cap <= 63; ++cap) {
+        int in_set = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+        if (in_set < 0)
+            break; // past the last capability this kernel knows
+        if (in_set == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            return errno_text("PR_CAPBSET_DROP");
+    }
+    // Step 2: the user. Groups first (setgroups needs root), then gid, then uid.
     if (setgroups(0, nullptr) != 0)
         return errno_text("setgroups");
     if (setresgid(r.gid, r.gid, r.gid) != 0)
@@ -177,19 +186,19 @@ std::string confine(const SandboxSpec& spec, SandboxReport* report) {
         return errno_text("setresuid");
     if (setuid(0) == 0) // must be impossible now
         return "could still become root after dropping the user";
-    // Step 2: die with the parent (cleared by the credential change above,
+    // Step 3: die with the parent (cleared by the credential change above,
     // so set here), unless the parent is already gone.
     pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
         return errno_text("PR_SET_PDEATHSIG");
     if (getppid() != parent || parent == 1)
         return "the daemon is gone";
-    // Step 3: no privilege can be gained by any later execve.
+    // Step 4: no privilege can be gained by any later execve.
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return errno_text("PR_SET_NO_NEW_PRIVS");
     if (prctl(PR_SET_DUMPABLE, 0) != 0) // no core, no ptrace by the same user
         return errno_text("PR_SET_DUMPABLE");
-    // Step 4: rlimits.
+    // Step 5: rlimits.
     if (spec.max_memory_bytes != 0) {
         if (!set_limit(RLIMIT_AS, spec.max_memory_bytes))
             return errno_text("RLIMIT_AS");
@@ -201,12 +210,12 @@ std::string confine(const SandboxSpec& spec, SandboxReport* report) {
         return errno_text("RLIMIT_NOFILE");
     if (!set_limit(RLIMIT_CORE, 0))
         return errno_text("RLIMIT_CORE");
-    // Step 5: writes beneath the scratch folder only.
+    // Step 6: writes beneath the scratch folder only.
     std::string why;
     r.landlock_abi = apply_landlock(spec.scratch_dir, why);
     if (r.landlock_abi < 0)
         return why;
-    // Step 6: the system calls.
+    // Step 7: the system calls.
     if (auto e = apply_seccomp(); !e.empty())
         return e;
     r.seccomp = true;

@@ -133,7 +133,7 @@ TEST(Privileges, WhatTheDroppedCapabilitiesAllowedFails) {
 }
 
 TEST(Privileges, NamesTheKeptCapabilities) {
-    STRCMP_EQUAL("CAP_CHOWN,CAP_KILL,CAP_SETGID,CAP_SETUID,CAP_IPC_LOCK",
+    STRCMP_EQUAL("CAP_CHOWN,CAP_KILL,CAP_SETGID,CAP_SETUID,CAP_SETPCAP,CAP_IPC_LOCK",
                  capability_names(kept_capabilities()).c_str());
     STRCMP_EQUAL("none", capability_names(0).c_str());
     STRCMP_EQUAL("cap12", capability_names(1ull << 12).c_str());

@@ -124,6 +124,8 @@ TEST(AvSandbox, ConfinedChildRunsAsTheUserWithNoCapabilityAndCannotReturnToRoot)
         s += check(setuid(0) != 0, "setuid(0) worked");
         s += check(status_field("CapEff:").find_first_not_of("\t 0") == std::string::npos,
                    "capabilities left");
+        s += check(status_field("CapBnd:").find_first_not_of("\t 0") == std::string::npos,
+                   "bounding set left");
         s += check(status_field("NoNewPrivs:").find('1') != std::string::npos, "no_new_privs off");
         s += check(status_field("Seccomp:").find('2') != std::string::npos, "no seccomp filter");
         s += check(rep.seccomp, "report says no seccomp");
