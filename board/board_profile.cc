@@ -462,6 +462,9 @@ struct Parser {
         } else if (field == "syn_backlog_high") {
             if (!parse_uint(value, t.syn_backlog_high, 1u << 24) || t.syn_backlog_high == 0)
                 return "tcp.syn_backlog_high must be 1..16777216";
+        } else if (field == "syn_backlog_proven") {
+            if (!parse_uint(value, t.syn_backlog_proven, 1u << 24))
+                return "tcp.syn_backlog_proven must be 0..16777216";
         } else if (field == "syn_backlog_low") {
             if (!parse_uint(value, t.syn_backlog_low, 1u << 24))
                 return "tcp.syn_backlog_low must be 0..16777216";
@@ -561,6 +564,10 @@ std::string validate_board(const BoardProfile& board) {
             return "tcp.syn_backlog_low must be below tcp.syn_backlog_high";
         if (board.tcp.syn_backlog_high > board.tcp.max_connections)
             return "tcp.syn_backlog_high must not exceed tcp.max_connections";
+        if (std::uint64_t{board.tcp.syn_backlog_high} + board.tcp.syn_backlog_proven >
+            board.tcp.max_connections)
+            return "tcp.syn_backlog_high + tcp.syn_backlog_proven must not exceed "
+                   "tcp.max_connections";
         if (board.tcp.relay_port != 0 && !board.tcp.relay_target4)
             return "tcp.relay_port needs tcp.relay_target4";
         if (board.tcp.relay_port != 0 && !board.tcp.lab_services)
@@ -594,6 +601,7 @@ constexpr std::string_view kSettingKeys[] = {
     "tcp.max_connections",
     "tcp.syn_backlog_high",
     "tcp.syn_backlog_low",
+    "tcp.syn_backlog_proven",
     "tcp.time_wait_max",
     "tcp.idle_timeout_s",
     "smtp.enabled",
@@ -703,6 +711,8 @@ std::string setting_value(const BoardProfile& b, std::string_view key) {
         return u(b.tcp.syn_backlog_high);
     if (key == "tcp.syn_backlog_low")
         return u(b.tcp.syn_backlog_low);
+    if (key == "tcp.syn_backlog_proven")
+        return u(b.tcp.syn_backlog_proven);
     if (key == "tcp.time_wait_max")
         return u(b.tcp.time_wait_max);
     if (key == "tcp.idle_timeout_s")

@@ -37,12 +37,13 @@ struct PortProfile {
 
 // The fast path's TCP limits and the lab-only services (tcp/tcp_stack.h).
 struct TcpProfile {
-    std::uint32_t max_connections = 16384; // per lcore: bounds connection memory
-    std::uint32_t syn_backlog_high = 256;  // half-open entries before SYN cookies
-    std::uint32_t syn_backlog_low = 128;   // ... and back to state below this
-    std::uint32_t time_wait_max = 4096;    // TIME-WAIT entries kept per lcore
-    bool lab_services = false;             // echo 7, discard 9, chargen 19 (lab only)
-    std::uint16_t relay_port = 0;          // lab relay WAN:port -> relay target:port
+    std::uint32_t max_connections = 16384;  // per lcore: bounds connection memory
+    std::uint32_t syn_backlog_high = 256;   // half-open entries before SYN cookies
+    std::uint32_t syn_backlog_low = 128;    // ... and back to state below this
+    std::uint32_t syn_backlog_proven = 256; // more half-open for proven peers during cookies
+    std::uint32_t time_wait_max = 4096;     // TIME-WAIT entries kept per lcore
+    bool lab_services = false;              // echo 7, discard 9, chargen 19 (lab only)
+    std::uint16_t relay_port = 0;           // lab relay WAN:port -> relay target:port
     std::optional<net::Ipv4Addr> relay_target4;
     std::optional<net::Ipv6Addr> relay_target6;
     std::uint32_t idle_timeout_s = 600; // a silent peer is dropped (0: never)

@@ -7,7 +7,8 @@ namespace smtpgw::filter {
 
 namespace {
 constexpr std::array<net::ReasonInfo, kPeerFilterEventCount> kInfo{{
-#define SMTPGW_PEER_FILTER_EVENT(name, severity, sentence) {#name, net::Severity::severity, sentence},
+#define SMTPGW_PEER_FILTER_EVENT(name, severity, sentence)                                         \
+    {#name, net::Severity::severity, sentence},
 #include "filter/peer_filter_events.def"
 #undef SMTPGW_PEER_FILTER_EVENT
 }};
@@ -86,8 +87,16 @@ void PeerFilter::on_established(const tcp::FourTuple& t, bool was_half_open, std
         limits_.on_cookie_established(t.remote, now);
 }
 
-void PeerFilter::on_half_open_gone(const tcp::FourTuple& t) { limits_.on_half_open_failed(t.remote); }
+void PeerFilter::on_half_open_gone(const tcp::FourTuple& t) {
+    limits_.on_half_open_failed(t.remote);
+}
 
-void PeerFilter::on_closed(const tcp::FourTuple& t) { limits_.on_closed(t.remote); }
+void PeerFilter::on_closed(const tcp::FourTuple& t) {
+    limits_.on_closed(t.remote);
+}
+
+bool PeerFilter::proven(const tcp::FourTuple& t) const {
+    return limits_.proven(t.remote);
+}
 
 } // namespace smtpgw::filter

@@ -30,7 +30,8 @@ enum class PeerFilterEvent : std::uint8_t {
 #undef SMTPGW_PEER_FILTER_EVENT
     count_
 };
-inline constexpr std::size_t kPeerFilterEventCount = static_cast<std::size_t>(PeerFilterEvent::count_);
+inline constexpr std::size_t kPeerFilterEventCount =
+    static_cast<std::size_t>(PeerFilterEvent::count_);
 const net::ReasonInfo& peer_filter_event_info(PeerFilterEvent e);
 using PeerFilterCounters = net::CounterTable<PeerFilterEvent, kPeerFilterEventCount>;
 // SYNs refused per list (index: PeerListId), one per lcore, single writer:
@@ -61,6 +62,7 @@ class PeerFilter final : public tcp::SynAdmission {
     void on_established(const tcp::FourTuple& t, bool was_half_open, std::uint64_t now) override;
     void on_half_open_gone(const tcp::FourTuple& t) override;
     void on_closed(const tcp::FourTuple& t) override;
+    bool proven(const tcp::FourTuple& t) const override;
 
     // True when the current table lists `peer` (used to reset connections
     // of peers that became listed).

@@ -82,7 +82,7 @@ net::Ipv6Addr PeerLimits::aggregate_key(const net::Ipv6Addr& peer) const {
     // A v4-mapped address keeps its ::ffff: prefix (so it never meets an IPv6
     // aggregate) and is cut at 96 + v4_prefix_len; v6_prefix_len never applies.
     auto length = static_cast<std::uint8_t>(peer.is_v4_mapped() ? 96u + settings_.v4_prefix_len
-                                                                 : settings_.v6_prefix_len);
+                                                                : settings_.v6_prefix_len);
     k = net::Ipv6Prefix{k, length}.network().addr;
     return k;
 }
@@ -122,6 +122,7 @@ PeerLimits::Record* PeerLimits::find_or_insert(const net::Ipv6Addr& key, std::ui
     Record* empty = nullptr;
     Record* expired = nullptr;
     Record* oldest_idle = nullptr;
+    Record* oldest_idle_proven = nullptr; // evicted last: a flood must not push out real peers
     // The whole window is searched before anything is taken: records are
     // never removed, only replaced, so a peer's record may follow an empty
     // or reusable slot and must never be duplicated.
@@ -138,8 +139,9 @@ PeerLimits::Record* PeerLimits::find_or_insert(const net::Ipv6Addr& key, std::ui
             continue;
         if (!expired && reusable(r, now_ns))
             expired = &r;
-        if (!oldest_idle || r.bucket.last_ns < oldest_idle->bucket.last_ns)
-            oldest_idle = &r;
+        Record*& oldest = r.proven ? oldest_idle_proven : oldest_idle;
+        if (!oldest || r.bucket.last_ns < oldest->bucket.last_ns)
+            oldest = &r;
     }
     Record* slot = nullptr;
     if (empty) {
@@ -149,13 +151,13 @@ PeerLimits::Record* PeerLimits::find_or_insert(const net::Ipv6Addr& key, std::ui
     } else if (expired) {
         slot = expired;
         counters_.recycled.add();
-    } else if (oldest_idle) {
-        slot = oldest_idle;
+    } else if (oldest_idle || oldest_idle_proven) {
+        slot = oldest_idle ? oldest_idle : oldest_idle_proven;
         counters_.evictions.add();
     } else {
         return nullptr;
     }
-    *slot = Record{key, TokenBucketState::full(shape_, now_ns), 0, 0, true};
+    *slot = Record{key, TokenBucketState::full(shape_, now_ns), 0, 0, true, false};
     return slot;
 }
 
@@ -192,6 +194,7 @@ void PeerLimits::on_established(const net::Ipv6Addr& peer) {
     // half_open + concurrent < max_concurrent, and the sum is unchanged here.
     --r->half_open;
     ++r->concurrent;
+    r->proven = true;
 }
 
 void PeerLimits::on_half_open_failed(const net::Ipv6Addr& peer) {
@@ -217,10 +220,16 @@ PeerVerdict PeerLimits::on_cookie_established(const net::Ipv6Addr& peer, std::ui
     if (!r)
         return PeerVerdict::table_full;
     token_refill(r->bucket, shape_, now_ns);
+    r->proven = true; // a valid cookie came back: the address is real
     if (r->half_open + r->concurrent >= settings_.max_concurrent)
         return PeerVerdict::too_many_connections;
     ++r->concurrent;
     return PeerVerdict::allow;
+}
+
+bool PeerLimits::proven(const net::Ipv6Addr& peer) const {
+    const Record* r = find(aggregate_key(peer));
+    return r && r->proven;
 }
 
 std::optional<PeerUsage> PeerLimits::usage(const net::Ipv6Addr& peer, std::uint64_t now_ns) const {

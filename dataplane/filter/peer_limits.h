@@ -282,6 +282,10 @@ class PeerLimits {
     // the caller should then refuse the connection (RST). Not counted in
     // counters().verdicts, which counts SYNs.
     PeerVerdict on_cookie_established(const net::Ipv6Addr& peer, std::uint64_t now_ns);
+    // Whether `peer`'s aggregate has completed a handshake (stateful or from
+    // a cookie) since its record was made: a spoofed source never has. Such
+    // records are evicted only when no unproven idle record is left.
+    bool proven(const net::Ipv6Addr& peer) const;
 
     // For the console: the record of `peer`'s aggregate, if one is held.
     std::optional<PeerUsage> usage(const net::Ipv6Addr& peer, std::uint64_t now_ns) const;
@@ -301,6 +305,7 @@ class PeerLimits {
         std::uint32_t concurrent = 0;
         std::uint32_t half_open = 0;
         bool used = false;
+        bool proven = false; // a handshake completed: the address is not spoofed
     };
 
     net::Ipv6Addr aggregate_key(const net::Ipv6Addr& peer) const;

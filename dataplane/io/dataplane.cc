@@ -228,6 +228,7 @@ std::string Dataplane::setup_tcp() {
     cfg.stack.max_connections = t.max_connections;
     cfg.stack.syn_backlog_high = t.syn_backlog_high;
     cfg.stack.syn_backlog_low = t.syn_backlog_low;
+    cfg.stack.syn_backlog_proven = t.syn_backlog_proven;
     cfg.stack.time_wait_max = t.time_wait_max;
     cfg.stack.owner_count = static_cast<std::uint16_t>(workers_.size());
     cfg.stack.mtu = 1500;

@@ -20,6 +20,8 @@ constexpr KeyHelp kHelp[] = {
     {"tcp.max_connections", "connections per lcore (bounds memory)"},
     {"tcp.syn_backlog_high", "half-open entries before SYN cookies"},
     {"tcp.syn_backlog_low", "back to stateful SYNs below this"},
+    {"tcp.syn_backlog_proven",
+     "more half-open entries for proven peers while cookies answer a flood"},
     {"tcp.time_wait_max", "TIME-WAIT entries per lcore"},
     {"tcp.idle_timeout_s", "drop peers silent this long, new connections (0: never)"},
     {"smtp.enabled", "on: the SMTP engine answers on smtp.port"},

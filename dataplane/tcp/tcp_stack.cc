@@ -49,9 +49,9 @@ struct TcpStack::Slot {
     bool half_open = false;
     bool in_time_wait = false;
     bool dirty = false;
-    bool announced = false; // the handler has seen kEstablished (or it is active)
+    bool announced = false;     // the handler has seen kEstablished (or it is active)
     bool peer_released = false; // SynAdmission::on_closed already said (at TIME-WAIT)
-    bool admitted = false;  // a stateful SYN admission is outstanding (SynAdmission)
+    bool admitted = false;      // a stateful SYN admission is outstanding (SynAdmission)
 };
 
 TcpStack::TcpStack(const TcpStackSettings& settings, const TcpStackSecrets& secrets,
@@ -330,8 +330,16 @@ void TcpStack::open_passive(const FourTuple& t, std::uint64_t hash, const Segmen
                             StreamHandler& h, std::uint64_t now) {
     // The peer filter decides before anything is spent on the peer: no
     // SYN-ACK, no cookie, no state for a refused one.
+    // Cookies answer a flood; a proven peer keeps state from a reserve
+    // beyond syn_backlog_high (see TcpStackSettings::syn_backlog_proven).
+    bool stateful = !cookie_mode_;
+    if (!stateful && admission_ && half_open_ < s_.syn_backlog_high + s_.syn_backlog_proven &&
+        admission_->proven(t)) {
+        stateful = true;
+        stack_counters_.count(TcpStackEvent::syn_proven_stateful);
+    }
     if (admission_) {
-        switch (admission_->on_syn(t, !cookie_mode_, now)) {
+        switch (admission_->on_syn(t, stateful, now)) {
         case SynAdmission::Verdict::accept:
             break;
         case SynAdmission::Verdict::drop:
@@ -341,7 +349,7 @@ void TcpStack::open_passive(const FourTuple& t, std::uint64_t hash, const Segmen
             return;
         }
     }
-    if (cookie_mode_) {
+    if (!stateful) {
         send_cookie(t, seg, now);
         return;
     }

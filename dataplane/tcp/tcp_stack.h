@@ -51,6 +51,12 @@ struct TcpStackSettings {
     std::uint32_t syn_backlog_high = 256;
     // ... and below which state is kept again (hysteresis, RFC 4987 3.6).
     std::uint32_t syn_backlog_low = 128;
+    // Beyond syn_backlog_high, this many more half-open entries for peers
+    // that completed a handshake before (SynAdmission::proven): a spoofed
+    // flood never has, and a cookie is fragile for SMTP, where the server
+    // speaks first: a lost final ACK leaves the client waiting for a banner
+    // until its timeout (RFC 4987 3.6); state retransmits the SYN-ACK.
+    std::uint32_t syn_backlog_proven = 256;
     // TIME-WAIT entries kept; the oldest is freed first when full.
     std::uint32_t time_wait_max = 4096;
     // Local ports for active opens (RFC 6056 suggests 1024-65535; we keep
@@ -128,6 +134,9 @@ class SynAdmission {
     virtual void on_half_open_gone(const FourTuple& t) = 0;
     // An established passive connection was freed.
     virtual void on_closed(const FourTuple& t) = 0;
+    // Whether the peer has completed a handshake before (so its address is
+    // not spoofed): it may keep state while cookies answer everyone else.
+    virtual bool proven(const FourTuple& t) const = 0;
 };
 
 struct ConnInfo {

@@ -31,10 +31,16 @@ constexpr std::uint64_t kMaxTime = UINT64_MAX;
 
 constexpr PeerHashKey kKey{0x0123456789abcdefull, 0xfedcba9876543210ull};
 
-Ipv6Addr v4(const char* t) { return v4_mapped(*parse_ipv4(t)); }
-Ipv6Addr v6(const char* t) { return *parse_ipv6(t); }
+Ipv6Addr v4(const char* t) {
+    return v4_mapped(*parse_ipv4(t));
+}
+Ipv6Addr v6(const char* t) {
+    return *parse_ipv6(t);
+}
 
-const char* verdict_name(PeerVerdict v) { return peer_verdict_info(v).name.data(); }
+const char* verdict_name(PeerVerdict v) {
+    return peer_verdict_info(v).name.data();
+}
 
 #define VERDICT_EQUAL(expected, actual) STRCMP_EQUAL(verdict_name(expected), verdict_name(actual))
 
@@ -562,6 +568,46 @@ TEST(PeerLimits, EvictionTakesTheLeastRecentlyUsedIdleRecord) {
     CHECK_FALSE(pl.usage(peers[2], 22 * kSecond).has_value());
     UNSIGNED_LONGS_EQUAL(2, pl.counters().evictions.read());
     VERDICT_EQUAL(PeerVerdict::table_full, pl.on_syn(v6("2001:db8:cc::1"), 23 * kSecond));
+}
+
+TEST(PeerLimits, AHandshakeProvesAPeerAndProvenRecordsAreEvictedLast) {
+    PeerLimitSettings s = loose();
+    s.table_size = kPeerProbeWindow;
+    PeerLimits pl(s, kKey);
+    std::vector<Ipv6Addr> peers;
+    for (std::uint32_t i = 0; i < kPeerProbeWindow; ++i) {
+        peers.push_back(v4_mapped(Ipv4Addr{0xc6336400u + i}));
+        VERDICT_EQUAL(PeerVerdict::allow, pl.on_syn(peers.back(), (10 + i) * kSecond));
+    }
+    // Peer 0 (the oldest) completes a handshake and closes; peer 1 proves
+    // itself through a cookie; the others' SYNs go nowhere (spoofed).
+    pl.on_established(peers[0]);
+    pl.on_closed(peers[0]);
+    pl.on_half_open_failed(peers[1]);
+    VERDICT_EQUAL(PeerVerdict::allow, pl.on_cookie_established(peers[1], 19 * kSecond));
+    pl.on_closed(peers[1]);
+    for (std::uint32_t i = 2; i < kPeerProbeWindow; ++i)
+        pl.on_half_open_failed(peers[i]);
+    struct Case {
+        std::size_t peer;
+        bool proven;
+    };
+    for (const Case& c : {Case{0, true}, Case{1, true}, Case{2, false}, Case{7, false}})
+        CHECK_EQUAL(c.proven, pl.proven(peers[c.peer]));
+    CHECK_FALSE(pl.proven(v6("2001:db8:dd::1"))); // no record at all
+    // A flood of new sources evicts every unproven idle record first.
+    for (std::uint32_t i = 0; i < kPeerProbeWindow - 2; ++i) {
+        VERDICT_EQUAL(PeerVerdict::allow,
+                      pl.on_syn(v4_mapped(Ipv4Addr{0xc6120000u + i}), (30 + i) * kSecond));
+        pl.on_half_open_failed(v4_mapped(Ipv4Addr{0xc6120000u + i}));
+        CHECK_TRUE(pl.proven(peers[0]));
+        CHECK_TRUE(pl.proven(peers[1]));
+    }
+    // Then, with nothing else idle... the flood's own records are the unproven
+    // ones: the proven peers still stay.
+    VERDICT_EQUAL(PeerVerdict::allow, pl.on_syn(v6("2001:db8:ee::1"), 40 * kSecond));
+    CHECK_TRUE(pl.proven(peers[0]));
+    CHECK_TRUE(pl.proven(peers[1]));
 }
 
 TEST(PeerLimits, ExpiredIdleRecordsAreRecycledWithoutCountingAnEviction) {

@@ -296,6 +296,7 @@ namespace {
 // Refuses one address (silently or with RST) and records the lifecycle calls.
 struct Gatekeeper final : SynAdmission {
     net::Ipv6Addr refused;
+    net::Ipv6Addr known; // completed a handshake before: proven()
     Verdict refusal = Verdict::drop;
     int syns = 0, stateless = 0, established = 0, from_cookie = 0, half_open_gone = 0, closed = 0;
     Verdict on_syn(const FourTuple& t, bool stateful, std::uint64_t) override {
@@ -309,8 +310,63 @@ struct Gatekeeper final : SynAdmission {
     }
     void on_half_open_gone(const FourTuple&) override { ++half_open_gone; }
     void on_closed(const FourTuple&) override { ++closed; }
+    bool proven(const FourTuple& t) const override { return t.remote == known; }
 };
+
+void syn_from(Host& server, const net::Ipv6Addr& from, const net::Ipv6Addr& to, std::uint16_t port,
+              std::uint64_t now) {
+    OutSegment o{};
+    o.header.src_port = port;
+    o.header.dst_port = kEchoPort;
+    o.header.seq = TcpSeq(port * 7919u);
+    o.header.flags = flags::kSyn;
+    o.header.window = 65535;
+    o.header.options.mss = 1460;
+    server.stack->input(from, to, encode({from, to, port, kEchoPort}, o), now);
+}
 } // namespace
+
+TEST(TcpStack, DuringCookiesAProvenPeerKeepsStateFromItsReserve) {
+    // RFC 4987 3.6: a cookie's lost final ACK strands a client that waits
+    // for the server to speak (SMTP); a peer that completed a handshake
+    // before gets a half-open entry (its SYN-ACK is retransmitted) from
+    // syn_backlog_proven beyond syn_backlog_high; others get cookies.
+    TcpStackSettings s = small_settings();
+    s.syn_backlog_proven = 2;
+    Net n;
+    Host srv(n, s, 1);
+    EchoService svc;
+    srv.stack->listen(kEchoPort, svc);
+    Gatekeeper gate;
+    gate.known = v4("192.0.2.10");
+    srv.stack->set_admission(&gate);
+    auto sa = v4("192.0.2.1");
+    for (std::uint32_t i = 0; i < 20; ++i) // a spoofed flood
+        syn_from(srv, net::v4_mapped(net::Ipv4Addr{0xc6120000u + i}), sa,
+                 static_cast<std::uint16_t>(1024 + i), n.now);
+    CHECK_TRUE(srv.stack->cookie_mode());
+    LONGS_EQUAL(s.syn_backlog_high, srv.stack->half_open());
+    const auto cookies = srv.stack_counters.read(TcpStackEvent::cookie_sent);
+    struct Case {
+        const char* from;
+        std::uint16_t port;
+        std::uint32_t half_open_after;
+        std::uint64_t cookies_after;
+    };
+    const Case cases[] = {
+        {"192.0.2.10", 5000, s.syn_backlog_high + 1, cookies},     // proven: state
+        {"192.0.2.99", 5001, s.syn_backlog_high + 1, cookies + 1}, // unknown: cookie
+        {"192.0.2.10", 5002, s.syn_backlog_high + 2, cookies + 1}, // proven: reserve's last
+        {"192.0.2.10", 5003, s.syn_backlog_high + 2, cookies + 2}, // reserve used up: cookie
+    };
+    for (const auto& c : cases) {
+        syn_from(srv, v4(c.from), sa, c.port, n.now);
+        LONGS_EQUAL_TEXT(c.half_open_after, srv.stack->half_open(), c.from);
+        LONGS_EQUAL_TEXT(c.cookies_after, srv.stack_counters.read(TcpStackEvent::cookie_sent),
+                         c.from);
+    }
+    LONGS_EQUAL(2, srv.stack_counters.read(TcpStackEvent::syn_proven_stateful));
+}
 
 TEST(TcpStack, AdmissionRefusesAPeerBeforeAnyStateOrSynAck) {
     struct Case {
