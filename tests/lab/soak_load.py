@@ -105,7 +105,9 @@ def send_one(kind, soak_id, source, rng):
     if kind == "relay":
         with smtplib.SMTP(GW, 25, timeout=60, source_address=(source, 0)) as s:
             s.ehlo("soak.example.org")
-            s.mail("sender@example.org")
+            code, text = s.mail("sender@example.org")
+            if code != 250:  # e.g. 451 while the LAN server restarts: retried
+                return code, text.decode(errors="replace"), "", "mail"
             code, text = s.rcpt(f"victim-{soak_id}@example.net")
             return code, text.decode(errors="replace"), "", "rcpt"
     r = Raw(source)
