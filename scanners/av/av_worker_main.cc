@@ -28,13 +28,17 @@
 #include "av/av_worker_channel.h"
 
 // LeakSanitizer stops the world with ptrace at exit, which the sandbox forbids.
-#if defined(__SANITIZE_ADDRESS__) || defined(__has_feature)
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#if defined(__SANITIZE_ADDRESS__)
 #define SMTPGW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMTPGW_ASAN 1
+#endif
+#endif
+#ifdef SMTPGW_ASAN
 extern "C" const char* __asan_default_options() {
     return "detect_leaks=0";
 }
-#endif
 #endif
 
 using namespace smtpgw::av;
