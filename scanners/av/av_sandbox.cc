@@ -144,13 +144,14 @@ std::string apply_seccomp() {
     // back to clone.
     if (rc == 0)
         rc = seccomp_rule_add(ctx, deny, SCMP_SYS(clone), 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+                              scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0});
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     // Signals to itself only (abort() and raise() use tgkill).
     if (rc == 0)
-        rc = seccomp_rule_add(ctx, deny, SCMP_SYS(tgkill), 1,
-                              SCMP_A0(SCMP_CMP_NE, static_cast<scmp_datum_t>(getpid())));
+        rc = seccomp_rule_add(
+            ctx, deny, SCMP_SYS(tgkill), 1,
+            scmp_arg_cmp{0, SCMP_CMP_NE, static_cast<scmp_datum_t>(getpid()), 0});
     if (rc == 0)
         rc = seccomp_load(ctx);
     seccomp_release(ctx);
