@@ -50,17 +50,33 @@ class CraftedSegments(unittest.TestCase):
             labtool.cli("set", "tcp.idle_timeout_s", "600")
 
     def test_syn_flood_gets_cookies_while_a_real_client_connects(self):
-        before = labtool.tcp_events()
-        flood = labtool.crafted("synflood", self.mac, 2000)
-        self.assertEqual(flood["sent"], 2000)
-        gauges = labtool.tcp_gauges()
-        self.assertTrue(gauges["cookies"], gauges)
-        self.assertLessEqual(gauges["half_open"], 256, gauges)  # tcp.syn_backlog_high
-        r = labtool.peer("wan", "echo", "203.0.113.1", 7, 1_000_000)
-        self.assertTrue(r["same"], r)
-        after = labtool.tcp_events()
-        self.assertGreater(after.get("cookie_sent", 0) - before.get("cookie_sent", 0), 1000)
-        self.assertGreaterEqual(after.get("cookie_accepted", 0) - before.get("cookie_accepted", 0), 1)
+        # 203.0.113.10 completes a handshake first: a proven peer. 198.18.0.120
+        # has never connected: during the flood it gets a cookie like the
+        # spoofed sources, while the proven one keeps state (a SYN-ACK that
+        # is retransmitted: tcp.syn_backlog_proven).
+        fresh = "198.18.0.120"
+        labtool.run(["ip", "-n", "smtpgw-wan", "addr", "replace", fresh + "/32", "dev", "lo"])
+        try:
+            self.assertEqual(labtool.peer("wan", "short", "203.0.113.1", 7, 1)["ok"], 1)
+            before = labtool.tcp_events()
+            flood = labtool.crafted("synflood", self.mac, 2000)
+            self.assertEqual(flood["sent"], 2000)
+            gauges = labtool.tcp_gauges()
+            self.assertTrue(gauges["cookies"], gauges)
+            self.assertLessEqual(gauges["half_open"], 256, gauges)  # tcp.syn_backlog_high
+            self.assertTrue(labtool.peer("wan", "connect", fresh, "203.0.113.1", 7, 5)["connected"])
+            mid = labtool.tcp_events()
+            self.assertGreaterEqual(mid.get("cookie_accepted", 0) - before.get("cookie_accepted", 0),
+                                    1)
+            r = labtool.peer("wan", "echo", "203.0.113.1", 7, 1_000_000)
+            self.assertTrue(r["same"], r)
+            after = labtool.tcp_events()
+            self.assertGreater(after.get("cookie_sent", 0) - before.get("cookie_sent", 0), 1000)
+            self.assertGreaterEqual(
+                after.get("syn_proven_stateful", 0) - mid.get("syn_proven_stateful", 0), 1)
+        finally:
+            labtool.run(["ip", "-n", "smtpgw-wan", "addr", "del", fresh + "/32", "dev", "lo"],
+                        check=False)
         # The half-open entries give up after their SYN-ACK retries (1+2+4+8+16 s).
         self.assertTrue(labtool.wait_for(
             lambda: labtool.tcp_gauges()["half_open"] == 0, 60, interval=1), labtool.tcp_gauges())
