@@ -45,12 +45,7 @@ double now_s() {
 }
 
 std::uint64_t rss_kb() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.starts_with("VmRSS:"))
-            return std::stoull(line.substr(6));
-    return 0;
+    return av::process_rss_kb(getpid());
 }
 
 const char* kWords[] = {"the",      "report", "meeting", "quarterly", "invoice", "attached",

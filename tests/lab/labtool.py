@@ -111,6 +111,12 @@ def tcp_gauges():
     return tcp_status()[0]
 
 
+def proc_status(pid):
+    """/proc/PID/status as a dict of field -> text (Uid, CapEff, Seccomp, ...)."""
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
 def wait_for(predicate, timeout, interval=0.2):
     """Polls `predicate` until it returns a true value or `timeout` seconds pass."""
     import time

@@ -17,11 +17,6 @@ from scan_test import attachment, mime, send, text
 KEPT = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 14)
 
 
-def status(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-
-
 def daemon_pid():
     with open("/run/smtpgw-lab/smtpgw.pid") as f:
         pid = int(f.read())
@@ -45,7 +40,7 @@ class UnderLoad(unittest.TestCase):
         assert all(code == 250 for code, _ in cls.outcomes), cls.outcomes
 
     def test_the_daemon_keeps_only_the_capabilities_it_uses(self):
-        st = status(daemon_pid())
+        st = labtool.proc_status(daemon_pid())
         for field in ("CapEff", "CapPrm", "CapBnd"):
             self.assertEqual(int(st[field], 16), KEPT, f"{field} {st[field]}")
         self.assertEqual(int(st["CapInh"], 16), 0)
@@ -59,7 +54,7 @@ class UnderLoad(unittest.TestCase):
                              text=True).stdout.split()
         self.assertGreaterEqual(len(out), 1)
         for pid in out:
-            st = status(pid)
+            st = labtool.proc_status(pid)
             for field in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"):
                 self.assertEqual(int(st[field], 16), 0, f"{pid} {field}")
 

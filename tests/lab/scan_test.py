@@ -79,6 +79,26 @@ def text(body):
     return b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + b"\r\n"
 
 
+def send_in_two_streams(msgs, meanwhile):
+    """Sends `msgs` as two concurrent senders (each half in order), calling
+    `meanwhile()` while they run until it returns False; outcomes in order."""
+    half = len(msgs) // 2
+    results = {}
+
+    def sender(lo, hi):
+        results[lo] = send(*msgs[lo:hi], timeout=600)
+
+    threads = [threading.Thread(target=sender, args=args) for args in ((0, half),
+                                                                      (half, len(msgs)))]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads) and meanwhile():
+        pass
+    for t in threads:
+        t.join()
+    return results[0] + results[half]
+
+
 def lan_files():
     return set(glob.glob(os.path.join(MAILDIR, "*.eml")))
 
@@ -232,24 +252,18 @@ class ContentScanning(unittest.TestCase):
                  for i in range(100)]
         for i in range(0, 100, 10):  # every tenth carries the EICAR file
             clean[i] = mime(text(b"message %d" % i), attachment(EICAR, "e%d.txt" % i))
-        results = {}
-
-        def sender(lo, hi):
-            results[lo] = send(*clean[lo:hi], timeout=600)
-
         before = lan_files()
-        threads = [threading.Thread(target=sender, args=(lo, lo + 50)) for lo in (0, 50)]
-        for t in threads:
-            t.start()
         reloads = 0
-        while any(t.is_alive() for t in threads) and reloads < 6:
+
+        def reload():
+            nonlocal reloads
             labtool.cli("rules", "reload")
             labtool.cli("av", "reload")
             reloads += 1
             time.sleep(0.3)
-        for t in threads:
-            t.join()
-        outcomes = results[0] + results[50]
+            return reloads < 6
+
+        outcomes = send_in_two_streams(clean, reload)
         self.assertEqual(len(outcomes), 100)
         for i, (code, reply) in enumerate(outcomes):
             if i % 10 == 0:
@@ -287,11 +301,6 @@ def av_counter(name):
     raise AssertionError(f"no '{name}' in show av")
 
 
-def proc_status(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-
-
 class AntivirusConfinement(unittest.TestCase):
     """libclamav runs in smtpgw-avscan worker processes (two on the virtual
     board): unprivileged, seccomp-filtered, without capabilities; killing
@@ -308,7 +317,7 @@ class AntivirusConfinement(unittest.TestCase):
         uid = subprocess.run(["id", "-u", "smtpgw-av"], capture_output=True, text=True,
                              check=True).stdout.strip()
         for _, pid, _ in av_workers():
-            st = proc_status(pid)
+            st = labtool.proc_status(pid)
             self.assertEqual(st["Uid"].split()[0], uid)
             self.assertEqual(st["Seccomp"], "2")
             self.assertEqual(st["NoNewPrivs"], "1")
@@ -326,27 +335,21 @@ class AntivirusConfinement(unittest.TestCase):
             payload = EICAR if i % 8 == 0 else big[: (i + 1) * 65536] + b"%d" % i
             msgs.append(mime(text(b"kill stream %d" % i),
                              attachment(payload, "k%d.bin" % i), subject="kill stream %d" % i))
-        results = {}
-
-        def sender(lo, hi):
-            results[lo] = send(*msgs[lo:hi], timeout=600)
-
         before = lan_files()
-        threads = [threading.Thread(target=sender, args=(lo, lo + 20)) for lo in (0, 20)]
-        for t in threads:
-            t.start()
         kills = 0
-        while any(t.is_alive() for t in threads) and kills < 4:
+
+        def kill_one():
+            nonlocal kills
             time.sleep(0.4)
             for _, pid, _ in av_workers():
                 if pid:
                     os.kill(pid, 9)
                     kills += 1
                     break
-        for t in threads:
-            t.join()
+            return kills < 4
+
+        outcomes = send_in_two_streams(msgs, kill_one)
         self.assertGreaterEqual(kills, 2)
-        outcomes = results[0] + results[20]
         retry = []
         for i, (code, reply) in enumerate(outcomes):
             if i % 8 == 0:

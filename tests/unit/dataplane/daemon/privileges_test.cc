@@ -23,6 +23,7 @@
 #include <string>
 
 #include "daemon/privileges.h"
+#include "forked_probe.h"
 
 #include "CppUTest/TestHarness.h"
 
@@ -41,30 +42,11 @@ std::uint64_t status_mask(const char* field) {
 
 // Runs `probe` in a child that has dropped its capabilities; its text back.
 std::string after_drop(const std::function<std::string()>& probe) {
-    int out[2];
-    if (pipe(out) != 0)
-        FAIL("pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(out[0]);
-        std::string text;
+    return smtpgw::test::in_forked_child([&] {
         if (auto why = drop_capabilities(); !why.empty())
-            text = "drop failed: " + why;
-        else
-            text = probe();
-        (void)!write(out[1], text.data(), text.size());
-        _exit(0);
-    }
-    close(out[1]);
-    std::string text;
-    char buf[1024];
-    ssize_t n;
-    while ((n = read(out[0], buf, sizeof(buf))) > 0)
-        text.append(buf, static_cast<std::size_t>(n));
-    close(out[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return text;
+            return "drop failed: " + why;
+        return probe();
+    });
 }
 
 } // namespace
@@ -110,8 +92,8 @@ TEST(Privileges, WhatTheDroppedCapabilitiesAllowedFails) {
                  a.sin_family = AF_INET;
                  a.sin_port = htons(25);
                  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                 bool refused = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 &&
-                                errno == EACCES;
+                 bool refused =
+                     bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == EACCES;
                  close(s);
                  return refused;
              }},

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "av/av_sandbox.h"
+#include "forked_probe.h"
 
 #include "CppUTest/TestHarness.h"
 
@@ -67,31 +68,12 @@ SandboxSpec spec_in(const std::string& scratch) {
 // Runs `probe` in a confined child; returns what it wrote (or why confine failed).
 std::string in_confined_child(const SandboxSpec& spec,
                               const std::function<std::string(const SandboxReport&)>& probe) {
-    int out[2];
-    if (pipe(out) != 0)
-        FAIL("pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(out[0]);
+    return smtpgw::test::in_forked_child([&] {
         SandboxReport report;
-        std::string text;
         if (auto why = confine(spec, &report); !why.empty())
-            text = "confine failed: " + why;
-        else
-            text = probe(report);
-        (void)!write(out[1], text.data(), text.size());
-        _exit(0);
-    }
-    close(out[1]);
-    std::string text;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(out[0], buf, sizeof(buf))) > 0)
-        text.append(buf, static_cast<std::size_t>(n));
-    close(out[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return text;
+            return "confine failed: " + why;
+        return probe(report);
+    });
 }
 
 std::string status_field(const char* field) {
